@@ -1,0 +1,179 @@
+// Package contracts defines the messages that destill's stages exchange: the
+// JSON shapes shared by the local pipeline, every agent and both sinks.
+//
+// Field names follow snake_case. Every message carries Version; a consumer
+// that meets a version it does not know treats the message as poison.
+package contracts
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Version is the contract version written by this build.
+const Version = 1
+
+// Topic names of the agentic data plane.
+const (
+	TopicRequests = "destill.requests"
+	TopicLogsRaw  = "destill.logs.raw"
+	TopicFindings = "destill.analysis.findings"
+	TopicProgress = "destill.progress"
+	TopicDLQ      = "destill.dlq"
+)
+
+// Context sizes around a finding, and the chunk overlap that keeps them whole.
+const (
+	ContextBefore = 15
+	ContextAfter  = 30
+	ChunkOverlap  = 50
+)
+
+// Outcome is how a CI job ended, as far as the source knows.
+type Outcome string
+
+// Job outcomes. OutcomeUnknown covers a job whose exit status is null or that
+// a plain file cannot describe.
+const (
+	OutcomeFailed     Outcome = "failed"
+	OutcomeTimedOut   Outcome = "timed_out"
+	OutcomeCanceled   Outcome = "canceled"
+	OutcomeBroken     Outcome = "broken"
+	OutcomeSoftFailed Outcome = "soft_failed"
+	OutcomePassed     Outcome = "passed"
+	OutcomeRunning    Outcome = "running"
+	OutcomeUnknown    Outcome = "unknown"
+)
+
+// Job describes one CI job whose log is analysed.
+type Job struct {
+	ID         string  `json:"job_id"`
+	Name       string  `json:"job_name"`
+	URL        string  `json:"job_url,omitempty"`
+	Outcome    Outcome `json:"job_outcome"`
+	ExitStatus *int    `json:"exit_status,omitempty"`
+}
+
+// AnalysisRequest asks for one build (or a set of log files) to be analysed.
+// Published to TopicRequests keyed by RequestID.
+type AnalysisRequest struct {
+	Version   int    `json:"version"`
+	RequestID string `json:"request_id"`
+	// BuildURL is a Buildkite or GitHub Actions URL. For file sources it is
+	// empty and Files lists the paths (readable by the ingest stage).
+	BuildURL string   `json:"build_url,omitempty"`
+	Files    []string `json:"files,omitempty"`
+	// Baseline optionally names a passing log or build of the same job.
+	Baseline  string    `json:"baseline,omitempty"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// LogChunk is a piece of one job's log. Published to TopicLogsRaw keyed by
+// "<build_id>/<job_id>".
+//
+// Content holds lines LineStart..LineEnd (absolute, 1-based, LF-separated
+// lines of the original log), joined by "\n", as valid UTF-8. The analyzer
+// reports findings only on lines OwnedStart..OwnedEnd: each line of a log is
+// owned by exactly one chunk, and that chunk holds its full context except
+// at the true start or end of the log.
+type LogChunk struct {
+	Version   int    `json:"version"`
+	RequestID string `json:"request_id"`
+	BuildID   string `json:"build_id"`
+	BuildURL  string `json:"build_url,omitempty"`
+	Source    string `json:"source"`
+	Job
+	ChunkIndex int `json:"chunk_index"`
+	// TotalChunks is set on the last chunk of a job (Last == true) and zero
+	// before: a streaming chunker learns the total only at the end.
+	TotalChunks int    `json:"total_chunks,omitempty"`
+	Last        bool   `json:"last"`
+	LineStart   int    `json:"line_start"`
+	LineEnd     int    `json:"line_end"`
+	OwnedStart  int    `json:"owned_start"`
+	OwnedEnd    int    `json:"owned_end"`
+	Content     string `json:"content"`
+	// OverlapBefore is how many lines at the start of this chunk repeat the
+	// end of the previous one; below ChunkOverlap the context of the first
+	// owned lines may be short.
+	OverlapBefore int `json:"overlap_before"`
+	// TruncatedLines counts lines cut at the line length limit.
+	TruncatedLines int               `json:"truncated_lines,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+}
+
+// Key is the partition key of a chunk: order per job is what matters.
+func (c *LogChunk) Key() string { return c.BuildID + "/" + c.Job.ID }
+
+// TriageCard is one finding: a line that may explain the failure, with its
+// context. Published to TopicFindings keyed by RequestID.
+type TriageCard struct {
+	Version     int    `json:"version"`
+	ID          string `json:"id"`
+	RequestID   string `json:"request_id"`
+	MessageHash string `json:"message_hash"`
+
+	Source   string `json:"source"`
+	BuildID  string `json:"build_id"`
+	BuildURL string `json:"build_url,omitempty"`
+	Job
+
+	Severity   Severity `json:"severity"`
+	LineNumber int      `json:"line_number"`
+	// EndLine is the last line of a multi-line finding (a stack trace, a
+	// compiler error with its caret lines); equal to LineNumber otherwise.
+	EndLine           int     `json:"end_line"`
+	RawMessage        string  `json:"raw_message"`
+	Message           string  `json:"message"`
+	NormalizedMessage string  `json:"normalized_message"`
+	NormalizerVersion int     `json:"normalizer_version"`
+	ConfidenceScore   float64 `json:"confidence_score"`
+	Rule              string  `json:"rule,omitempty"`
+
+	PreContext  []string `json:"pre_context"`
+	PostContext []string `json:"post_context"`
+	ContextNote string   `json:"context_note,omitempty"`
+
+	ChunkIndex  int `json:"chunk_index"`
+	LineInChunk int `json:"line_in_chunk"`
+
+	// Timestamp is the log's own time for the line when it carries one
+	// (Buildkite markers, GitHub Actions prefixes).
+	Timestamp *time.Time        `json:"timestamp,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// findingNamespace roots the deterministic finding ids.
+var findingNamespace = uuid.MustParse("6f1c2d2e-8a57-4c59-9d0c-5f3b8f9e1d42")
+
+// FindingID is the deterministic id of the finding at lineNumber of a job in
+// a request: redelivery yields the same id, so sinks can insert idempotently.
+func FindingID(requestID, jobID string, lineNumber int) string {
+	return uuid.NewSHA1(findingNamespace, []byte(requestID+"\x00"+jobID+"\x00"+itoa(lineNumber))).String()
+}
+
+// NewRequestID returns a fresh random request id.
+func NewRequestID() string { return uuid.NewString() }
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

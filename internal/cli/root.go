@@ -1,0 +1,95 @@
+// Package cli holds destill's commands: the only place that reads flags and
+// the environment and wires adapters together.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Stdio is the process's standard streams.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// app carries what every command needs.
+type app struct {
+	stdio  Stdio
+	getenv func(string) string
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the operation could not be done
+	exitUsage   = 2 // the command line was wrong
+)
+
+// usageError marks an error the user fixes by changing the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitError carries an explicit exit code (e.g. status of a failed request).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// Main runs destill with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdio Stdio, getenv func(string) string) int {
+	a := &app{stdio: stdio, getenv: getenv}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	err := root.ExecuteContext(ctx)
+	return a.exitCode(err)
+}
+
+// exitCode maps an error to an exit code and reports it: the one place that
+// does so.
+func (a *app) exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(a.stdio.Err, "destill: %v\n", err)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	return exitFailure
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "destill",
+		Short:         "Find why a CI build failed",
+		Long:          "destill reads every job log of a CI build and shows the lines that explain the failure as ranked triage cards.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		a.runCmd(),
+	)
+	return root
+}
