@@ -1,0 +1,258 @@
+// Package file reads job logs from local files, plain or gzip-compressed,
+// and from standard input. Each path is one job.
+package file
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/source"
+)
+
+// Stdin is the path that names standard input.
+const Stdin = "-"
+
+// SourceName is the value of source.Build.Source for files.
+const SourceName = "file"
+
+// ErrIsDirectory reports a path that names a directory, not a log file.
+var ErrIsDirectory = errors.New("is a directory, not a log file")
+
+// gzipMagic starts every gzip stream (RFC 1952).
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// Source reads each of its paths as one job. It is safe for concurrent use;
+// standard input can be opened once.
+type Source struct {
+	paths []string
+	jobs  []contracts.Job
+	stdin io.Reader
+
+	mu        sync.Mutex
+	stdinUsed bool
+}
+
+// New returns a source for paths, read in the order given. The path "-"
+// reads stdin, which may appear at most once. Paths are not opened until
+// Build or Open.
+func New(paths []string, stdin io.Reader) (*Source, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("file: no log files given")
+	}
+	s := &Source{paths: append([]string(nil), paths...), stdin: stdin}
+	seenStdin := false
+	for i, p := range paths {
+		if p == "" {
+			return nil, fmt.Errorf("file: argument %d is an empty path", i+1)
+		}
+		if p == Stdin {
+			if seenStdin {
+				return nil, errors.New("file: stdin (-) given more than once; it can be read only once")
+			}
+			if stdin == nil {
+				return nil, errors.New("file: stdin (-) given but no standard input is available")
+			}
+			seenStdin = true
+		}
+		s.jobs = append(s.jobs, contracts.Job{
+			ID:      jobID(i, p),
+			Name:    p,
+			Outcome: contracts.OutcomeUnknown,
+		})
+	}
+	return s, nil
+}
+
+// jobID derives a stable, readable job id from a path and its position:
+// "<n>-<base name>", with characters outside [A-Za-z0-9._-] replaced.
+func jobID(i int, path string) string {
+	base := "stdin"
+	if path != Stdin {
+		base = filepath.Base(path)
+	}
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(i + 1))
+	b.WriteByte('-')
+	for _, r := range base {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// buildID derives a deterministic build id from the paths as given.
+func buildID(paths []string) string {
+	h := sha256.New()
+	for _, p := range paths {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "files-" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Build checks that every file can be opened and describes one job per path.
+// Its id depends only on the paths, so the same command line yields the same
+// build id.
+func (s *Source) Build(ctx context.Context) (source.Build, error) {
+	for _, p := range s.paths {
+		if err := ctx.Err(); err != nil {
+			return source.Build{}, err
+		}
+		if p == Stdin {
+			continue
+		}
+		f, err := openFile(p)
+		if err != nil {
+			return source.Build{}, fmt.Errorf("file: %w", err)
+		}
+		f.Close()
+	}
+	return source.Build{
+		ID:     buildID(s.paths),
+		Source: SourceName,
+		Jobs:   append([]contracts.Job(nil), s.jobs...),
+	}, nil
+}
+
+// Open streams the job's log, decompressing it when it starts with the gzip
+// magic bytes (whatever the file is called). Other bytes pass through as
+// they are.
+func (s *Source) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	path, ok := s.pathOf(job.ID)
+	if !ok {
+		return nil, fmt.Errorf("file: open job %q: no such job in this build", job.ID)
+	}
+	var (
+		r      io.Reader
+		closer io.Closer
+	)
+	if path == Stdin {
+		s.mu.Lock()
+		used := s.stdinUsed
+		s.stdinUsed = true
+		s.mu.Unlock()
+		if used {
+			return nil, errors.New("file: open stdin: already read; standard input can be read only once")
+		}
+		r = s.stdin
+	} else {
+		f, err := openFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("file: %w", err)
+		}
+		r, closer = f, f
+	}
+	rc, err := decode(ctx, path, r, closer)
+	if err != nil {
+		if closer != nil {
+			closer.Close()
+		}
+		return nil, err
+	}
+	return rc, nil
+}
+
+func (s *Source) pathOf(jobID string) (string, bool) {
+	for i, j := range s.jobs {
+		if j.ID == jobID {
+			return s.paths[i], true
+		}
+	}
+	return "", false
+}
+
+// openFile opens a regular file (or anything readable that is not a
+// directory, such as a named pipe).
+func openFile(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: path, Err: ErrIsDirectory}
+	}
+	return f, nil
+}
+
+// decode sniffs r for gzip and returns the log stream.
+func decode(ctx context.Context, path string, r io.Reader, closer io.Closer) (io.ReadCloser, error) {
+	name := path
+	if path == Stdin {
+		name = "stdin"
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(len(gzipMagic))
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("file: read %s: %w", name, err)
+	}
+	lr := &logReader{ctx: ctx, name: name, r: br, closer: closer}
+	if string(head) == string(gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("file: decompress %s: %w", name, err)
+		}
+		lr.r, lr.gz = zr, zr
+	}
+	return lr, nil
+}
+
+// logReader annotates read errors with the file name, stops when ctx is
+// done, and closes what it opened.
+type logReader struct {
+	ctx    context.Context
+	name   string
+	r      io.Reader
+	gz     *gzip.Reader
+	closer io.Closer
+}
+
+func (l *logReader) Read(p []byte) (int, error) {
+	if err := l.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF {
+		op := "read"
+		if l.gz != nil {
+			op = "decompress"
+		}
+		err = fmt.Errorf("file: %s %s: %w", op, l.name, err)
+	}
+	return n, err
+}
+
+func (l *logReader) Close() error {
+	var errs []error
+	if l.gz != nil {
+		errs = append(errs, l.gz.Close())
+	}
+	if l.closer != nil {
+		errs = append(errs, l.closer.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,267 @@
+package file
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/source"
+	"github.com/google/go-cmp/cmp"
+)
+
+// Compile-time check that Source implements the contract.
+var _ source.Source = (*Source)(nil)
+
+func writeFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func gzipBytes(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func readJob(t *testing.T, s *Source, job contracts.Job) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), job)
+	if err != nil {
+		t.Fatalf("Open(%s) error = %v", job.ID, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s: %v", job.ID, err)
+	}
+	return got
+}
+
+func TestSourceReadsPlainGzipBinaryAndStdin(t *testing.T) {
+	dir := t.TempDir()
+	plain := []byte("line 1\nerror: boom\r\nlast line without newline")
+	binary := []byte{0x00, 0xff, 0xfe, '\n', 0x1b, '[', '3', '1', 'm', 0x80, 0x1f}
+	stdinLog := []byte("from stdin\n")
+	big := bytes.Repeat([]byte("0123456789abcdef\n"), 100_000) // larger than any buffer
+
+	tests := []struct {
+		name string
+		path string // "-" for stdin
+		want []byte
+	}{
+		{"plain", writeFile(t, dir, "build.log", plain), plain},
+		{"gzip with a plain name", writeFile(t, dir, "job.log", gzipBytes(t, plain)), plain},
+		{"gzip large", writeFile(t, dir, "big.log.gz", gzipBytes(t, big)), big},
+		{"binary passes through", writeFile(t, dir, "bin.dat", binary), binary},
+		{"single gzip magic byte is plain", writeFile(t, dir, "one", []byte{0x1f}), []byte{0x1f}},
+		{"empty", writeFile(t, dir, "empty.log", nil), []byte{}},
+		{"stdin", Stdin, stdinLog},
+	}
+	var paths []string
+	for _, tt := range tests {
+		paths = append(paths, tt.path)
+	}
+	s, err := New(paths, bytes.NewReader(gzipBytes(t, stdinLog)))
+	if err != nil {
+		t.Fatalf("New() error = %v", err)
+	}
+	b, err := s.Build(context.Background())
+	if err != nil {
+		t.Fatalf("Build() error = %v", err)
+	}
+	if len(b.Jobs) != len(tests) {
+		t.Fatalf("Build() jobs = %d, want %d", len(b.Jobs), len(tests))
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			job := b.Jobs[i]
+			if job.Name != tt.path {
+				t.Errorf("job name = %q, want %q", job.Name, tt.path)
+			}
+			if job.Outcome != contracts.OutcomeUnknown {
+				t.Errorf("job outcome = %q, want %q", job.Outcome, contracts.OutcomeUnknown)
+			}
+			got := readJob(t, s, job)
+			if !bytes.Equal(got, tt.want) {
+				t.Errorf("Open(%s) read %d bytes, want %d bytes equal to the input", tt.path, len(got), len(tt.want))
+			}
+		})
+	}
+}
+
+func TestBuildIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.log", []byte("a\n"))
+	bPath := writeFile(t, dir, "b log.txt", []byte("b\n"))
+
+	build := func(paths ...string) source.Build {
+		t.Helper()
+		s, err := New(paths, strings.NewReader(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Build(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first, second := build(a, bPath, Stdin), build(a, bPath, Stdin)
+	if diff := cmp.Diff(first, second); diff != "" {
+		t.Errorf("Build() differs between identical sources (-first +second):\n%s", diff)
+	}
+	wantJobs := []contracts.Job{
+		{ID: "1-a.log", Name: a, Outcome: contracts.OutcomeUnknown},
+		{ID: "2-b_log.txt", Name: bPath, Outcome: contracts.OutcomeUnknown},
+		{ID: "3-stdin", Name: "-", Outcome: contracts.OutcomeUnknown},
+	}
+	if diff := cmp.Diff(wantJobs, first.Jobs); diff != "" {
+		t.Errorf("Build().Jobs mismatch (-want +got):\n%s", diff)
+	}
+	if first.Source != "file" || first.URL != "" || !strings.HasPrefix(first.ID, "files-") {
+		t.Errorf("Build() = {ID:%q URL:%q Source:%q}, want ID files-…, no URL, source file", first.ID, first.URL, first.Source)
+	}
+	if other := build(bPath, a); other.ID == first.ID {
+		t.Errorf("Build().ID = %q for different inputs, want a different id", other.ID)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.log")
+	corrupt := writeFile(t, dir, "corrupt.gz", []byte{0x1f, 0x8b, 0x08, 0x00, 0x00})
+
+	tests := []struct {
+		name    string
+		paths   []string
+		stdin   io.Reader
+		newErr  string // substring of the New error, if New fails
+		buildIs error
+		build   string // substring of the Build error
+	}{
+		{name: "no paths", paths: nil, newErr: "no log files given"},
+		{name: "empty path", paths: []string{""}, newErr: "empty path"},
+		{name: "stdin twice", paths: []string{"-", "-"}, stdin: strings.NewReader(""), newErr: "more than once"},
+		{name: "stdin without reader", paths: []string{"-"}, newErr: "no standard input"},
+		{name: "missing file", paths: []string{missing}, buildIs: fs.ErrNotExist, build: "file: open " + missing + ": no such file"},
+		{name: "directory", paths: []string{dir}, buildIs: ErrIsDirectory, build: "file: open " + dir + ": is a directory"},
+		{name: "corrupt gzip builds", paths: []string{corrupt}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(tt.paths, tt.stdin)
+			if tt.newErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.newErr) {
+					t.Fatalf("New(%q) error = %v, want containing %q", tt.paths, err, tt.newErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New(%q) error = %v", tt.paths, err)
+			}
+			_, err = s.Build(context.Background())
+			if tt.build == "" {
+				if err != nil {
+					t.Fatalf("Build() error = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.build) {
+				t.Errorf("Build() error = %v, want containing %q", err, tt.build)
+			}
+			if !errors.Is(err, tt.buildIs) {
+				t.Errorf("Build() error = %v, want errors.Is %v", err, tt.buildIs)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.log", []byte("ok\n"))
+	corrupt := writeFile(t, dir, "corrupt.gz", append(gzipBytes(t, bytes.Repeat([]byte("x"), 1000))[:20], 0xde, 0xad))
+	s, err := New([]string{good, corrupt, Stdin}, strings.NewReader("in\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Build(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("unknown job", func(t *testing.T) {
+		_, err := s.Open(context.Background(), contracts.Job{ID: "nope"})
+		if err == nil || !strings.Contains(err.Error(), `file: open job "nope"`) {
+			t.Errorf("Open(nope) error = %v, want unknown job", err)
+		}
+	})
+	t.Run("canceled context", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Open(ctx, b.Jobs[0]); !errors.Is(err, context.Canceled) {
+			t.Errorf("Open(canceled ctx) error = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("corrupt gzip", func(t *testing.T) {
+		rc, err := s.Open(context.Background(), b.Jobs[1])
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "file: decompress "+corrupt) {
+			t.Errorf("reading corrupt gzip error = %v, want file: decompress %s: …", err, corrupt)
+		}
+	})
+	t.Run("stdin once", func(t *testing.T) {
+		if got := readJob(t, s, b.Jobs[2]); string(got) != "in\n" {
+			t.Errorf("stdin = %q, want %q", got, "in\n")
+		}
+		if _, err := s.Open(context.Background(), b.Jobs[2]); err == nil || !strings.Contains(err.Error(), "already read") {
+			t.Errorf("second Open(stdin) error = %v, want already read", err)
+		}
+	})
+	t.Run("file removed after build", func(t *testing.T) {
+		if err := os.Remove(good); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Open(context.Background(), b.Jobs[0]); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open(removed) error = %v, want fs.ErrNotExist", err)
+		}
+	})
+}
+
+func TestUnreadableFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	p := writeFile(t, t.TempDir(), "secret.log", []byte("x"))
+	if err := os.Chmod(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New([]string{p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Build(context.Background()); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("Build() error = %v, want fs.ErrPermission", err)
+	}
+}
