@@ -3,7 +3,12 @@
 // members share partitions, per-key order, acknowledgement by handler
 // success, redelivery of unacknowledged messages, and bounded memory through
 // backpressure: Publish blocks while a topic holds MaxTopicBytes that some
-// group has not yet consumed.
+// retaining group has not yet consumed.
+//
+// Retention: a message is released once every group named for its topic in
+// Config.Retain has committed it. A topic with no retaining groups keeps its
+// messages (Kafka-like: a group that joins late starts at the earliest), so
+// Publish blocks once it holds MaxTopicBytes.
 package memory
 
 import (
@@ -26,6 +31,9 @@ type Config struct {
 	// RetryBackoff is the first wait before redelivering a message whose
 	// handler failed; it doubles up to one second. Default 20 ms.
 	RetryBackoff time.Duration
+	// Retain names, per topic, the groups that must commit a message before
+	// it is released from memory.
+	Retain map[string][]string
 }
 
 // Broker is the in-memory broker. Safe for concurrent use.
@@ -40,7 +48,8 @@ type Broker struct {
 type topic struct {
 	parts  []*partition
 	bytes  int64
-	groups map[string]bool
+	groups map[string]bool // groups that have subscribed
+	retain []string
 }
 
 type partition struct {
@@ -70,7 +79,7 @@ var _ broker.Broker = (*Broker)(nil)
 func (b *Broker) topicLocked(name string) *topic {
 	t := b.topics[name]
 	if t == nil {
-		t = &topic{groups: map[string]bool{}}
+		t = &topic{groups: map[string]bool{}, retain: b.cfg.Retain[name]}
 		for i := 0; i < b.cfg.Partitions; i++ {
 			t.parts = append(t.parts, &partition{committed: map[string]int64{}, leased: map[string]bool{}})
 		}
@@ -253,8 +262,11 @@ func (b *Broker) isClosed() bool {
 
 // trimLocked drops messages every group of the topic has committed.
 func (b *Broker) trimLocked(t *topic, p *partition) {
+	if len(t.retain) == 0 {
+		return
+	}
 	low := p.base + int64(len(p.msgs))
-	for g := range t.groups {
+	for _, g := range t.retain {
 		if c := p.committed[g]; c < low {
 			low = c
 		}
