@@ -320,7 +320,9 @@ func testSubscribeReturns(t *testing.T, h Harness) {
 	topic := h.Topic(t, uniq("cancel"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Subscribe(ctx, uniq("g"), []string{topic}, func(context.Context, broker.Message) error { return nil }) }()
+	go func() {
+		done <- b.Subscribe(ctx, uniq("g"), []string{topic}, func(context.Context, broker.Message) error { return nil })
+	}()
 	cancel()
 	select {
 	case err := <-done:
