@@ -1,0 +1,212 @@
+package analyze
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/destill-ci/destill/contracts"
+)
+
+// blockKind says how a finding extends over the lines after its first.
+type blockKind uint8
+
+const (
+	blockNone      blockKind = iota
+	blockIndented            // indented lines, caret and gutter lines
+	blockTraceback           // indented frames, then the exception line
+	blockPrefixE             // pytest "E   " lines
+	blockJava                // "at ..." frames, "Caused by:" and "... N more"
+)
+
+// class says what role a finding plays in explaining a failure.
+type class uint8
+
+const (
+	classCause   class = iota // a specific error: the likely explanation
+	classGeneric              // an error line of no known format
+	classEcho                 // a line that reports a failure found elsewhere
+	classNoise                // worth no card
+)
+
+// match is what the detector says about one cleaned line.
+type match struct {
+	rule  string
+	sev   contracts.Severity
+	score float64
+	class class
+	block blockKind
+}
+
+type rule struct {
+	name  string
+	re    *regexp.Regexp
+	sev   contracts.Severity
+	score float64
+	class class
+	block blockKind
+}
+
+const (
+	sevFatal = contracts.SeverityFatal
+	sevError = contracts.SeverityError
+	sevWarn  = contracts.SeverityWarn
+	sevInfo  = contracts.SeverityInfo
+)
+
+// rules are tried in order on the cleaned line with its leading white space
+// removed; the first that matches decides. Each needs a prefilter keyword.
+var rules = []rule{
+	// Lines that name a failure word but report success or configuration.
+	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone},
+	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone},
+	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone},
+
+	// Language and tool formats.
+	{"go-panic", regexp.MustCompile(`^panic: `), sevFatal, 0.95, classCause, blockIndented},
+	{"rust-panic", regexp.MustCompile(`^thread '[^']*' panicked at`), sevFatal, 0.92, classCause, blockIndented},
+	{"runtime-fatal", regexp.MustCompile(`^fatal error: `), sevFatal, 0.9, classCause, blockIndented},
+	{"go-test-fail", regexp.MustCompile(`^--- FAIL: `), sevError, 0.9, classCause, blockIndented},
+	{"go-package-fail", regexp.MustCompile(`^FAIL\t\S+\t`), sevError, 0.3, classEcho, blockNone},
+	{"go-package-build-fail", regexp.MustCompile(`^FAIL\s+\S+\s+\[(?:build|setup) failed\]`), sevError, 0.35, classEcho, blockNone},
+	{"compiler-error", regexp.MustCompile(`^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*[^\s:\d][^\s:]*:\d+(?::\d+)?:?\s*(?:fatal error|error|Error|ERROR)(?:\[\w+\])?:? `), sevError, 0.9, classCause, blockIndented},
+	{"msvc-error", regexp.MustCompile(`^\S+\(\d+(?:,\d+)?\): (?:fatal )?error \w+:`), sevError, 0.9, classCause, blockIndented},
+	{"javac-error", regexp.MustCompile(`^\[ERROR\] (?:[A-Za-z]:)?[/\\]\S+:\[\d+(?:,\d+)?\]`), sevError, 0.9, classCause, blockIndented},
+	{"kotlin-error", regexp.MustCompile(`^e: \S+\.kts?:`), sevError, 0.9, classCause, blockIndented},
+	{"rust-echo", regexp.MustCompile(`^error: (?:could not compile|aborting due to|build failed|test failed|Could not compile)`), sevError, 0.3, classEcho, blockNone},
+	{"rust-error", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented},
+	{"ld-undefined", regexp.MustCompile(`undefined reference to|Undefined symbols for architecture|undefined symbol: `), sevError, 0.85, classCause, blockIndented},
+	{"ld-echo", regexp.MustCompile(`^collect2: error: ld returned|linker command failed with exit code|^ld: symbol\(s\) not found`), sevError, 0.3, classEcho, blockNone},
+	{"make-no-rule", regexp.MustCompile(`^g?make(?:\[\d+\])?: \*\*\* No rule to make target`), sevError, 0.85, classCause, blockNone},
+	{"make-echo", regexp.MustCompile(`^(?:g?make|ninja|mingw32-make)(?:\[\d+\])?: \*\*\*|^ninja: build stopped|^FAILED: `), sevError, 0.3, classEcho, blockNone},
+	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone},
+	{"test-summary", regexp.MustCompile(`(?i)^test result: FAILED|^Tests:\s+\d+ failed|^\d+ tests? completed, \d+ failed|^FAILED \((?:failures|errors)=|^FAILURES!|^Tests run: \d+, Failures: \d+|^\d+ examples?, \d+ failures?|^=+ .*\b\d+ (?:failed|errors?)\b|^\s*\d+ failing$|^Failed tests:|^There (?:was|were) \d+ (?:failures?|errors?):|^ERRORS!$|^Failures:$|^failures:$`), sevError, 0.4, classEcho, blockNone},
+	{"unittest-fail", regexp.MustCompile(`^(?:FAIL|ERROR): \w+ \([\w.]+\)`), sevError, 0.9, classCause, blockNone},
+	{"pytest-e", regexp.MustCompile(`^E {2,}\S`), sevError, 0.85, classCause, blockPrefixE},
+	{"pytest-failed", regexp.MustCompile(`^FAILED \S+::\S+`), sevError, 0.7, classCause, blockNone},
+	{"traceback", regexp.MustCompile(`^Traceback \(most recent call last\):`), sevError, 0.8, classCause, blockTraceback},
+	{"java-exception", regexp.MustCompile(`^(?:Exception in thread "[^"]*" )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)`), sevError, 0.85, classCause, blockJava},
+	{"caused-by", regexp.MustCompile(`^Caused by: `), sevError, 0.75, classCause, blockJava},
+	{"exception", regexp.MustCompile(`^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Failure)(?::\s|$)`), sevError, 0.85, classCause, blockJava},
+	{"surefire-fail", regexp.MustCompile(`Tests run: \d+, Failures: \d+, Errors: \d+.*<<< (?:FAILURE|ERROR)!`), sevError, 0.8, classCause, blockNone},
+	{"maven-test-list", regexp.MustCompile(`^\[ERROR\]\s+\S+[.:#]\w+[:(]\d+|^\[ERROR\]\s+\w+\.\w+:\d+ `), sevError, 0.75, classCause, blockNone},
+	{"maven-noise", regexp.MustCompile(`^\[ERROR\]\s*$|^\[ERROR\] (?:-> \[Help|Re-run Maven|For more information|To see the full stack|\[Help \d|After correcting the problems|\s*mvn <args>|Failures:|Errors:|Tests run:)`), sevError, 0.1, classNoise, blockNone},
+	{"maven-goal", regexp.MustCompile(`^\[ERROR\] Failed to execute goal`), sevError, 0.5, classEcho, blockNone},
+	{"build-failure", regexp.MustCompile(`^(?:\[\w+\] )?BUILD FAILURE|^FAILURE: Build failed|^BUILD FAILED`), sevError, 0.3, classEcho, blockNone},
+	{"gradle-task", regexp.MustCompile(`^> Task \S+ FAILED`), sevError, 0.45, classEcho, blockNone},
+	{"gradle-test", regexp.MustCompile(`^\S+ > .+ FAILED$`), sevError, 0.85, classCause, blockIndented},
+	{"jest-title", regexp.MustCompile(`^● (?:[^C]|C[^o]|Co[^n])`), sevError, 0.85, classCause, blockNone},
+	{"test-cross", regexp.MustCompile(`^(?:✕|✗|✖|✘|×) `), sevError, 0.8, classCause, blockNone},
+	{"rspec", regexp.MustCompile(`^Failure/Error: `), sevError, 0.85, classCause, blockIndented},
+	{"tap-not-ok", regexp.MustCompile(`^not ok \d+`), sevError, 0.8, classCause, blockIndented},
+	{"npm-echo", regexp.MustCompile(`^npm (?:ERR!|error) (?:code |errno |syscall |path |Exit status|Failed at the|This is probably|A complete log|Tell the author|You can get|Make sure you|\s*$|\s+/|.*npm-debug\.log|.*/_logs/)|^error Command failed with exit code|^ELIFECYCLE|^ERR_PNPM_\w+.*exit code`), sevError, 0.25, classEcho, blockNone},
+	{"npm-error", regexp.MustCompile(`^npm (?:ERR!|error) `), sevError, 0.6, classGeneric, blockNone},
+	{"command-not-found", regexp.MustCompile(`command not found|: not found$|is not recognized as an internal or external command`), sevError, 0.85, classCause, blockNone},
+	{"k8s", regexp.MustCompile(`ImagePullBackOff|ErrImagePull|CrashLoopBackOff|OOMKilled`), sevFatal, 0.85, classCause, blockNone},
+	{"killed", regexp.MustCompile(`(?i)exit code 137|signal: killed|^killed$|out of memory|the runner has received a shutdown signal|killed by signal`), sevFatal, 0.75, classCause, blockNone},
+	{"segfault", regexp.MustCompile(`(?i)segmentation fault|core dumped|^aborted$`), sevFatal, 0.8, classCause, blockNone},
+	{"timeout", regexp.MustCompile(`(?i)no output has been received in the last|exceeded the maximum (?:time|execution time)|has exceeded the maximum execution time|timed out|job's log exceeded|time limit`), sevError, 0.7, classCause, blockNone},
+	{"ci-echo", regexp.MustCompile(`Process completed with exit code \d+|^The command ".*" (?:failed and )?exited with \d+|^🚨 Error: The command exited with status|^(?:Error: )?Command failed with exit code|exit status \d+$|exited with code \d+|returned non-zero exit status|failed with exit code \d+`), sevError, 0.3, classEcho, blockNone},
+	{"cancelled", regexp.MustCompile(`(?i)the operation was cancell?ed|build was cancell?ed|job was cancell?ed|the job was not started`), sevError, 0.45, classCause, blockNone},
+	{"git-fatal", regexp.MustCompile(`^fatal: `), sevFatal, 0.8, classCause, blockNone},
+	{"shell-error", regexp.MustCompile(`No such file or directory|Permission denied|Connection refused|Could not resolve host`), sevError, 0.6, classGeneric, blockNone},
+	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:)`), sevError, 0.65, classGeneric, blockIndented},
+	{"fail-prefix", regexp.MustCompile(`^(?:FAIL|FAILED|Failed|FAILURE|Failure)\b`), sevError, 0.6, classGeneric, blockIndented},
+	{"warning", regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`), sevWarn, 0.1, classNoise, blockNone},
+}
+
+// failureWords are the words that make an otherwise unknown line an error.
+var failureWords = []string{"error", "errors", "fail", "failed", "failure", "failures", "failing", "fatal", "panic", "exception", "abort", "aborted"}
+
+// detect classifies a cleaned line; ok is false for lines worth nothing.
+func detect(line string, mk marker) (match, bool) {
+	t := strings.TrimLeft(line, " \t")
+	if t == "" {
+		return match{}, false
+	}
+	for i := range rules {
+		r := &rules[i]
+		if r.re.MatchString(t) {
+			m := match{rule: r.name, sev: r.sev, score: r.score, class: r.class, block: r.block}
+			return adjustForMarker(m, mk), true
+		}
+	}
+	if w := failureWord(t); w != "" {
+		m := match{rule: "keyword", sev: sevError, score: 0.4, class: classGeneric}
+		if w == "fatal" || w == "panic" {
+			m.sev = sevFatal
+		}
+		return adjustForMarker(m, mk), true
+	}
+	if mk == markerError {
+		return match{rule: "ci-error-marker", sev: sevError, score: 0.6, class: classGeneric}, true
+	}
+	return match{}, false
+}
+
+func adjustForMarker(m match, mk marker) match {
+	switch mk {
+	case markerError:
+		if m.class == classNoise && m.score < 0.5 {
+			m.class, m.score, m.sev = classGeneric, 0.55, sevError
+		} else if m.class == classGeneric {
+			m.score += 0.1
+		}
+		m.rule += "+marker"
+	case markerWarning:
+		if m.sev > sevWarn {
+			m.sev = sevWarn
+		}
+		m.score *= 0.5
+	}
+	return m
+}
+
+// failureWord returns the first failure word that stands as a word of its own
+// in t: not part of an identifier, a file name or a flag (error_test.go,
+// -Werror, --fail-fast, errors.New).
+func failureWord(t string) string {
+	lower := strings.ToLower(t)
+	for _, w := range failureWords {
+		for from := 0; ; {
+			i := strings.Index(lower[from:], w)
+			if i < 0 {
+				break
+			}
+			i += from
+			end := i + len(w)
+			from = i + 1
+			if i > 0 && !wordBoundaryBefore(t, i) {
+				continue
+			}
+			if end < len(t) && !wordBoundaryAfter(t, end) {
+				continue
+			}
+			return w
+		}
+	}
+	return ""
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+func wordBoundaryBefore(t string, i int) bool {
+	c := t[i-1]
+	if isWordByte(c) {
+		// CamelCase names such as TypeError end in a failure word.
+		return c >= 'a' && c <= 'z' && t[i] >= 'A' && t[i] <= 'Z'
+	}
+	return c != '-' && c != '.' && c != '/' && c != '=' && c != '$' && c != '@' && c != '#'
+}
+
+func wordBoundaryAfter(t string, end int) bool {
+	c := t[end]
+	if isWordByte(c) {
+		return false
+	}
+	if c == '.' || c == '-' || c == '/' {
+		return end+1 >= len(t) || !isWordByte(t[end+1])
+	}
+	return c != '(' && c != '=' && c != '['
+}
