@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestLive reads a real build. Run it by hand:
+// TestLive reads a real workflow run. Run it by hand:
 //
 //	GITHUB_TOKEN=… DESTILL_LIVE_RUN_URL=https://github.com/<owner>/<repo>/actions/runs/<id> \
 //	  go test -tags live -run TestLive ./internal/source/githubactions/

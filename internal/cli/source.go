@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/source"
+	"github.com/destill-ci/destill/internal/source/buildkite"
+	"github.com/destill-ci/destill/internal/source/file"
+	"github.com/destill-ci/destill/internal/source/githubactions"
+)
+
+// Environment variables that configure the log sources.
+const (
+	envBuildkiteToken = "BUILDKITE_API_TOKEN"
+	envBuildkiteAPI   = "BUILDKITE_API_URL"
+	envGitHubToken    = "GITHUB_TOKEN"
+	envGitHubAPI      = "GITHUB_API_URL"
+)
+
+// supportedTargets lists what destill can read, for error messages.
+const supportedTargets = `destill reads:
+  https://buildkite.com/<org>/<pipeline>/builds/<number>[#<job-id>]   (needs ` + envBuildkiteToken + `)
+  https://github.com/<owner>/<repo>/actions/runs/<run-id>[/attempts/<n>|/job/<job-id>]   (` + envGitHubToken + ` for logs)
+  local log files, plain or gzip, or - for stdin`
+
+// openSource picks the log source for a request: a Buildkite or GitHub
+// Actions URL, or local files. Tokens and API base URLs come from the
+// environment. A target the user got wrong is a usageError.
+func (a *app) openSource(ctx context.Context, req contracts.AnalysisRequest) (source.Source, error) {
+	switch {
+	case req.BuildURL != "" && len(req.Files) > 0:
+		return nil, usageError{errors.New("give either a build URL or log files, not both")}
+	case req.BuildURL != "":
+		return a.openBuildURL(req.BuildURL)
+	case len(req.Files) > 0:
+		s, err := file.New(req.Files, a.stdio.In)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return s, nil
+	}
+	return nil, usageError{errors.New("nothing to analyse: give a build URL or log files\n" + supportedTargets)}
+}
+
+func (a *app) openBuildURL(raw string) (source.Source, error) {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case buildkite.IsBuildkiteURL(raw):
+		ref, err := buildkite.ParseURL(raw)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return buildkite.New(ref, buildkite.Config{
+			Token:   a.getenv(envBuildkiteToken),
+			BaseURL: a.getenv(envBuildkiteAPI),
+		})
+	case githubactions.IsGitHubURL(raw):
+		ref, err := githubactions.ParseURL(raw)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return githubactions.New(ref, githubactions.Config{
+			Token:   a.getenv(envGitHubToken),
+			BaseURL: a.getenv(envGitHubAPI),
+		})
+	}
+	return nil, usageError{fmt.Errorf("unsupported build URL %q\n%s", raw, supportedTargets)}
+}
+
+// isBuildURL reports whether a command-line argument is meant as a build
+// URL rather than a file: any http(s) URL with a host. Unsupported hosts
+// are then reported by openSource rather than as missing files.
+func isBuildURL(s string) bool {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return (scheme == "http" || scheme == "https") && u.Host != ""
+}
