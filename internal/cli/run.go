@@ -1,17 +1,191 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/ingest"
+	"github.com/destill-ci/destill/internal/pipeline"
+	"github.com/destill-ci/destill/internal/pipeline/local"
+	"github.com/destill-ci/destill/internal/report"
+	"github.com/destill-ci/destill/internal/source"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
+// runOptions are the flags of `destill run`.
+type runOptions struct {
+	format     string
+	limit      int
+	workers    int
+	chunkBytes int
+	requestID  string
+	local      bool
+}
+
 func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "run <build-url|log-file...>",
-		Short: "Analyse a build or log files and print ranked triage cards",
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run <build-url | log-file...>",
+		Short: "Analyse a build or log files and show ranked triage cards",
+		Long: `Analyse every job log of a CI build, or local log files, and show the
+lines that explain the failure as ranked triage cards, grouped by message.
+
+Targets:
+  https://buildkite.com/<org>/<pipeline>/builds/<n>[#<job-id>]   (BUILDKITE_API_TOKEN)
+  https://github.com/<owner>/<repo>/actions/runs/<id>            (GITHUB_TOKEN)
+  log files, plain or gzip; several files are several jobs; - reads stdin
+
+When REDPANDA_BROKERS is set, run submits the request to the agentic data
+plane and prints its id instead (use --local to analyse here anyway).`,
+		Example: `  destill run build.log
+  destill run --format jsonl job1.log job2.log.gz
+  destill run https://buildkite.com/acme/api/builds/1234`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("not implemented yet")
+			return a.run(cmd.Context(), args, o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVarP(&o.format, "format", "f", "", "output: text, json (an array) or jsonl (one card a line, best first); default text, or the terminal UI on a terminal")
+	f.IntVar(&o.limit, "limit", 10, "text output: show at most this many cards (0: all)")
+	f.IntVar(&o.workers, "workers", 0, "analyze workers (default: one per CPU)")
+	f.IntVar(&o.chunkBytes, "chunk-bytes", 0, "chunk size in encoded bytes (default 500000)")
+	f.StringVar(&o.requestID, "request-id", "", "use this request id instead of a random one (finding ids derive from it)")
+	f.BoolVar(&o.local, "local", false, "analyse in this process even when REDPANDA_BROKERS is set")
+	return cmd
+}
+
+// requestFor turns command-line targets into a request.
+func requestFor(args []string, id string) (contracts.AnalysisRequest, error) {
+	req := contracts.AnalysisRequest{Version: contracts.Version, RequestID: id, Timestamp: time.Now().UTC()}
+	if req.RequestID == "" {
+		req.RequestID = contracts.NewRequestID()
+	}
+	var urls []string
+	for _, arg := range args {
+		if isBuildURL(arg) {
+			urls = append(urls, arg)
+		} else {
+			req.Files = append(req.Files, arg)
+		}
+	}
+	switch {
+	case len(urls) > 1:
+		return req, usageError{errors.New("give one build URL at a time")}
+	case len(urls) == 1 && len(req.Files) > 0:
+		return req, usageError{errors.New("give either a build URL or log files, not both")}
+	case len(urls) == 1:
+		req.BuildURL = urls[0]
+	}
+	return req, nil
+}
+
+func (a *app) isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (a *app) color(w io.Writer) bool {
+	return a.isTerminal(w) && a.getenv("NO_COLOR") == "" && a.getenv("TERM") != "dumb"
+}
+
+func (a *app) run(ctx context.Context, args []string, o runOptions) error {
+	switch o.format {
+	case "", "text", "json", "jsonl":
+	default:
+		return usageError{fmt.Errorf("unknown --format %q: use text, json or jsonl", o.format)}
+	}
+	req, err := requestFor(args, o.requestID)
+	if err != nil {
+		return err
+	}
+	// Resolve the source now so that a wrong target is reported before any
+	// work starts; the pipeline then reuses it.
+	src, err := a.openSource(ctx, req)
+	if err != nil {
+		return err
+	}
+	p := local.New(local.Config{
+		Open:    func(context.Context, contracts.AnalysisRequest) (source.Source, error) { return src, nil },
+		Workers: o.workers,
+		Chunker: ingest.ChunkerConfig{MaxBytes: o.chunkBytes},
+	})
+	defer p.Close()
+	start := time.Now()
+	id, err := p.Submit(ctx, req)
+	if err != nil {
+		return err
+	}
+	col := report.NewCollector()
+	showProgress := a.isTerminal(a.stdio.Err)
+	var jobErrs []string
+	err = p.Stream(ctx, id, func(ev pipeline.Event) error {
+		if ev.Card != nil {
+			col.Add(*ev.Card)
+		}
+		if pr := ev.Progress; pr != nil && pr.Kind == contracts.ProgressJobFailed {
+			name := pr.JobName
+			if name == "" {
+				name = pr.JobID
+			}
+			jobErrs = append(jobErrs, fmt.Sprintf("job %s: %s", report.Sanitize(name), report.Sanitize(pr.Error)))
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, pipeline.ErrRequestFailed) {
+			return fmt.Errorf("analysis could not run: %s", strings.TrimPrefix(err.Error(), pipeline.ErrRequestFailed.Error()+": "))
+		}
+		return err
+	}
+	st, _ := p.Status(ctx, id)
+	for _, e := range jobErrs {
+		fmt.Fprintf(a.stdio.Err, "destill: %s\n", e)
+	}
+	if len(st.Jobs) > 0 && len(jobErrs) == len(st.Jobs) {
+		return fmt.Errorf("no job log could be read (%d of %d failed)", len(jobErrs), len(st.Jobs))
+	}
+
+	findings := col.Findings()
+	switch o.format {
+	case "json":
+		err = report.WriteJSON(a.stdio.Out, findings)
+	case "jsonl":
+		err = report.WriteJSONL(a.stdio.Out, findings)
+	default:
+		err = report.WriteText(a.stdio.Out, findings, report.TextOptions{Color: a.color(a.stdio.Out), Limit: o.limit})
+	}
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if showProgress {
+		var chunks int
+		var bytes int64
+		for _, j := range st.Jobs {
+			chunks += j.ChunksTotal
+			bytes += j.Bytes
+		}
+		fmt.Fprintf(a.stdio.Err, "destill: %d jobs, %s, %d chunks, %d cards in %d groups, %s\n",
+			len(st.Jobs), humanBytes(bytes), chunks, col.Len(), len(findings), time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

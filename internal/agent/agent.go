@@ -1,0 +1,107 @@
+// Package agent turns broker messages into stage calls: it decodes the
+// contracts, sends poison messages to the dead-letter topic, and publishes
+// outputs before acknowledging inputs. The local pipeline and the
+// `destill ingest` / `destill analyze` agents use the same handlers.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/analyze"
+	"github.com/destill-ci/destill/internal/broker"
+	"github.com/destill-ci/destill/internal/ingest"
+)
+
+// Groups of the stages.
+const (
+	GroupIngest  = "destill-ingest"
+	GroupAnalyze = "destill-analyze"
+)
+
+// Dead-letter headers.
+const (
+	HeaderError     = "destill-error"
+	HeaderTopic     = "destill-source-topic"
+	HeaderPartition = "destill-source-partition"
+	HeaderOffset    = "destill-source-offset"
+	HeaderGroup     = "destill-source-group"
+)
+
+// Publisher is what the handlers need of a broker.
+type Publisher = ingest.Publisher
+
+// DeadLetter publishes m to the dead-letter topic with the reason.
+func DeadLetter(ctx context.Context, pub Publisher, group string, m broker.Message, reason error) error {
+	h := map[string]string{}
+	for k, v := range m.Headers {
+		h[k] = v
+	}
+	h[HeaderError] = reason.Error()
+	h[HeaderTopic] = m.Topic
+	h[HeaderPartition] = strconv.Itoa(int(m.Partition))
+	h[HeaderOffset] = strconv.FormatInt(m.Offset, 10)
+	h[HeaderGroup] = group
+	return pub.Publish(ctx, broker.Message{Topic: contracts.TopicDLQ, Key: m.Key, Value: m.Value, Headers: h})
+}
+
+// decode reads a contract value strictly and checks its version.
+func decode(value []byte, v any, version func() int) error {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if got := version(); got != contracts.Version {
+		return fmt.Errorf("unknown contract version %d (this build reads %d)", got, contracts.Version)
+	}
+	return nil
+}
+
+// IngestHandler handles AnalysisRequests with stage.
+func IngestHandler(stage *ingest.Stage, pub Publisher, log *slog.Logger) broker.Handler {
+	return func(ctx context.Context, m broker.Message) error {
+		var req contracts.AnalysisRequest
+		if err := decode(m.Value, &req, func() int { return req.Version }); err != nil {
+			log.Warn("dead-lettering request", "error", err, "offset", m.Offset)
+			return DeadLetter(ctx, pub, GroupIngest, m, err)
+		}
+		if req.RequestID == "" {
+			return DeadLetter(ctx, pub, GroupIngest, m, fmt.Errorf("request has no request_id"))
+		}
+		return stage.Handle(ctx, req)
+	}
+}
+
+// AnalyzeHandler analyses LogChunks with eng and publishes their cards and a
+// chunk_analyzed event. The chunk is acknowledged only after both were.
+func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker.Handler {
+	return func(ctx context.Context, m broker.Message) error {
+		var c contracts.LogChunk
+		if err := decode(m.Value, &c, func() int { return c.Version }); err != nil {
+			log.Warn("dead-lettering chunk", "error", err, "offset", m.Offset)
+			return DeadLetter(ctx, pub, GroupAnalyze, m, err)
+		}
+		if c.RequestID == "" || c.LineEnd < c.LineStart-1 || c.OwnedEnd > c.LineEnd {
+			return DeadLetter(ctx, pub, GroupAnalyze, m, fmt.Errorf("chunk has inconsistent positions"))
+		}
+		cards := eng.Analyze(&c)
+		for i := range cards {
+			out, err := ingest.Encode(contracts.TopicFindings, c.RequestID, ingest.KindCard, &cards[i])
+			if err != nil {
+				return err
+			}
+			if err := pub.Publish(ctx, out); err != nil {
+				return err
+			}
+		}
+		return ingest.PublishProgress(ctx, pub, contracts.Progress{RequestID: c.RequestID, Kind: contracts.ProgressChunkAnalyzed,
+			BuildID: c.BuildID, JobID: c.Job.ID, JobName: c.Job.Name, ChunkIndex: c.ChunkIndex, Findings: len(cards),
+			Lines: c.OwnedEnd - c.OwnedStart + 1, Time: time.Now().UTC()})
+	}
+}

@@ -1,0 +1,204 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/destill-ci/destill/contracts"
+)
+
+// WriteJSON writes the findings as one JSON array.
+func WriteJSON(w io.Writer, fs []Finding) error {
+	if fs == nil {
+		fs = []Finding{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(fs)
+}
+
+// WriteJSONL writes one finding a line, best first.
+func WriteJSONL(w io.Writer, fs []Finding) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for i := range fs {
+		if err := enc.Encode(&fs[i]); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// TextOptions tunes WriteText.
+type TextOptions struct {
+	// Color renders severities in colour (ANSI SGR only).
+	Color bool
+	// Limit caps the findings shown; 0 shows all.
+	Limit int
+	// Context is how many lines before and after to show; default 3.
+	Context int
+	// Width truncates long lines; default 160.
+	Width int
+}
+
+// WriteText writes the findings compactly for people.
+func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
+	if opt.Context == 0 {
+		opt.Context = 3
+	}
+	if opt.Width == 0 {
+		opt.Width = 160
+	}
+	bw := bufio.NewWriter(w)
+	if len(fs) == 0 {
+		fmt.Fprintln(bw, "No findings: no line in the logs looks like the cause of a failure.")
+		return bw.Flush()
+	}
+	shown := fs
+	if opt.Limit > 0 && len(shown) > opt.Limit {
+		shown = shown[:opt.Limit]
+	}
+	for i, f := range shown {
+		if i > 0 {
+			fmt.Fprintln(bw)
+		}
+		sev := fmt.Sprintf("%-5s", f.Severity)
+		if opt.Color {
+			sev = colorOf(f.Severity) + sev + "\x1b[0m"
+		}
+		job := f.Job.Name
+		if job == "" {
+			job = f.Job.ID
+		}
+		fmt.Fprintf(bw, "#%d %s %.2f  %s:%d", i+1, sev, f.ConfidenceScore, Sanitize(job), f.LineNumber)
+		if f.Recurrence > 1 {
+			fmt.Fprintf(bw, "  ×%d", f.Recurrence)
+			if len(f.Jobs) > 1 {
+				fmt.Fprintf(bw, " in %d jobs", len(f.Jobs))
+			}
+		}
+		fmt.Fprintf(bw, "  [%s]\n", shortHash(f.MessageHash))
+		pre := f.PreContext
+		if len(pre) > opt.Context {
+			pre = pre[len(pre)-opt.Context:]
+		}
+		for k, l := range pre {
+			fmt.Fprintf(bw, "  %6d │ %s\n", f.LineNumber-len(pre)+k, clip(Sanitize(l), opt.Width))
+		}
+		line := clip(Sanitize(f.Message), opt.Width)
+		if opt.Color {
+			line = "\x1b[1m" + line + "\x1b[0m"
+		}
+		fmt.Fprintf(bw, "> %6d │ %s\n", f.LineNumber, line)
+		post := f.PostContext
+		if len(post) > opt.Context {
+			post = post[:opt.Context]
+		}
+		for k, l := range post {
+			fmt.Fprintf(bw, "  %6d │ %s\n", f.LineNumber+1+k, clip(Sanitize(l), opt.Width))
+		}
+		if f.ContextNote != "" {
+			fmt.Fprintf(bw, "  (%s)\n", Sanitize(f.ContextNote))
+		}
+	}
+	if len(shown) < len(fs) {
+		fmt.Fprintf(bw, "\n… %d more findings (--limit 0 shows all, --format json gives everything)\n", len(fs)-len(shown))
+	}
+	return bw.Flush()
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func colorOf(s contracts.Severity) string {
+	switch s {
+	case contracts.SeverityFatal:
+		return "\x1b[1;35m"
+	case contracts.SeverityError:
+		return "\x1b[1;31m"
+	case contracts.SeverityWarn:
+		return "\x1b[33m"
+	default:
+		return "\x1b[36m"
+	}
+}
+
+func clip(s string, width int) string {
+	if utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:width-1]) + "…"
+}
+
+// Sanitize makes log text safe to print on a terminal: it drops escape
+// sequences and every control character (C0, DEL, C1) except tab, which
+// becomes spaces. Nothing from a log can then act on the terminal.
+func Sanitize(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == 0x1b:
+			i += escapeLen(s[i:])
+			continue
+		case r == '\t':
+			b.WriteString("    ")
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		case r == utf8.RuneError && n == 1:
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// escapeLen is the length of the escape sequence at the start of s (which
+// starts with ESC): CSI up to its final byte, OSC/DCS/APC/PM/SOS up to BEL
+// or ST, otherwise ESC and one byte.
+func escapeLen(s string) int {
+	if len(s) < 2 {
+		return len(s)
+	}
+	switch s[1] {
+	case '[':
+		for i := 2; i < len(s); i++ {
+			if s[i] >= 0x40 && s[i] <= 0x7e {
+				return i + 1
+			}
+		}
+		return len(s)
+	case ']', 'P', '_', '^', 'X':
+		for i := 2; i < len(s); i++ {
+			if s[i] == 0x07 {
+				return i + 1
+			}
+			if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\' {
+				return i + 2
+			}
+		}
+		return len(s)
+	}
+	return 2
+}
