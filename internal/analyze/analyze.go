@@ -9,6 +9,7 @@
 package analyze
 
 import (
+	"sort"
 	"strings"
 	"sync"
 
@@ -143,6 +144,7 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 			i = f.end
 		}
 	}
+	found = e.addLastOutput(lines, found, first)
 	if len(found) == 0 {
 		return nil
 	}
@@ -151,6 +153,56 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 		cards = append(cards, e.card(c, lines, f))
 	}
 	return cards
+}
+
+// addLastOutput adds, before each CI report of a failed command that no
+// specific error precedes closely, a finding on the command's last output
+// line: tools that fail without an error keyword (a linter listing
+// offences, a diff check) print their reason there.
+func (e *Engine) addLastOutput(lines *chunkLines, found []finding, first int) []finding {
+	const lookBack = 40
+	var out []finding
+	at := 0
+	for k, f := range found {
+		if f.m.rule != "ci-echo" {
+			continue
+		}
+		covered := false
+		for j := k - 1; j >= 0 && found[j].idx >= f.idx-lookBack; j-- {
+			if found[j].m.class == classCause || found[j].m.class == classGeneric && found[j].idx >= f.idx-3 {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		taken := map[int]bool{}
+		for j := k - 1; j >= 0 && found[j].idx >= f.idx-lookBack; j-- {
+			for l := found[j].idx; l <= found[j].end; l++ {
+				taken[l] = true
+			}
+		}
+		for j := f.idx - 1; j >= first && j >= f.idx-lookBack; j-- {
+			if taken[j] {
+				continue
+			}
+			t := strings.TrimSpace(lines.clean(j).text)
+			if t == "" || strings.HasPrefix(t, "travis_") || strings.HasPrefix(t, "$ ") {
+				continue
+			}
+			out = append(out, found[at:k]...)
+			out = append(out, finding{idx: j, end: j, keyIdx: j, m: match{rule: "last-output", sev: sevError, score: 0.5, class: classGeneric}})
+			at = k
+			break
+		}
+	}
+	if at == 0 && len(out) == 0 {
+		return found
+	}
+	out = append(out, found[at:]...)
+	sort.Slice(out, func(a, b int) bool { return out[a].idx < out[b].idx })
+	return out
 }
 
 // lineStarts appends the byte offset of each line of content.

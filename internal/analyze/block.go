@@ -2,6 +2,9 @@ package analyze
 
 import "strings"
 
+// maxSectionLines bounds a test failure section.
+const maxSectionLines = 400
+
 // extendBlock returns the last line of the finding that starts at line i
 // and the line whose text best names the error. Blocks stay inside the
 // chunk and span at most maxBlockLines lines.
@@ -39,6 +42,21 @@ func extendBlock(lines *chunkLines, i int, kind blockKind) (end, key int) {
 			// The first unindented line names the exception.
 			end, key = j, j
 			break
+		}
+	case blockPytest:
+		// The section runs to the next section or summary line; its first
+		// "E " line names the error.
+		for j := i + 1; j < lines.n() && j-i <= maxSectionLines; j++ {
+			t := lines.clean(j).text
+			if strings.HasPrefix(t, "___") || strings.HasPrefix(t, "===") {
+				break
+			}
+			if key == i && strings.HasPrefix(t, "E ") {
+				key = j
+			}
+			if t != "" {
+				end = j
+			}
 		}
 	case blockPrefixE:
 		for j := i + 1; j <= limit; j++ {

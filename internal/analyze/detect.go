@@ -16,6 +16,7 @@ const (
 	blockTraceback           // indented frames, then the exception line
 	blockPrefixE             // pytest "E   " lines
 	blockJava                // "at ..." frames, "Caused by:" and "... N more"
+	blockPytest              // a pytest failure section, up to the next one
 )
 
 // class says what role a finding plays in explaining a failure.
@@ -44,6 +45,8 @@ type rule struct {
 	score float64
 	class class
 	block blockKind
+	// col0 rules match only lines that are not indented.
+	col0 bool
 }
 
 const (
@@ -57,61 +60,66 @@ const (
 // removed; the first that matches decides. Each needs a prefilter keyword.
 var rules = []rule{
 	// Lines that name a failure word but report success or configuration.
-	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone},
-	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone},
-	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone},
+	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone, false},
+	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with|exit code|exit status|returned) 0\.?$`), sevInfo, 0, classNoise, blockNone, false},
+	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone, false},
+	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone, false},
 
 	// Language and tool formats.
-	{"go-panic", regexp.MustCompile(`^panic: `), sevFatal, 0.95, classCause, blockIndented},
-	{"rust-panic", regexp.MustCompile(`^thread '[^']*' panicked at`), sevFatal, 0.92, classCause, blockIndented},
-	{"runtime-fatal", regexp.MustCompile(`^fatal error: `), sevFatal, 0.9, classCause, blockIndented},
-	{"go-test-fail", regexp.MustCompile(`^--- FAIL: `), sevError, 0.9, classCause, blockIndented},
-	{"go-package-fail", regexp.MustCompile(`^FAIL\t\S+\t`), sevError, 0.3, classEcho, blockNone},
-	{"go-package-build-fail", regexp.MustCompile(`^FAIL\s+\S+\s+\[(?:build|setup) failed\]`), sevError, 0.35, classEcho, blockNone},
-	{"compiler-error", regexp.MustCompile(`^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*[^\s:\d][^\s:]*:\d+(?::\d+)?:?\s*(?:fatal error|error|Error|ERROR)(?:\[\w+\])?:? `), sevError, 0.9, classCause, blockIndented},
-	{"msvc-error", regexp.MustCompile(`^\S+\(\d+(?:,\d+)?\): (?:fatal )?error \w+:`), sevError, 0.9, classCause, blockIndented},
-	{"javac-error", regexp.MustCompile(`^\[ERROR\] (?:[A-Za-z]:)?[/\\]\S+:\[\d+(?:,\d+)?\]`), sevError, 0.9, classCause, blockIndented},
-	{"kotlin-error", regexp.MustCompile(`^e: \S+\.kts?:`), sevError, 0.9, classCause, blockIndented},
-	{"rust-echo", regexp.MustCompile(`^error: (?:could not compile|aborting due to|build failed|test failed|Could not compile)`), sevError, 0.3, classEcho, blockNone},
-	{"rust-error", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented},
-	{"ld-undefined", regexp.MustCompile(`undefined reference to|Undefined symbols for architecture|undefined symbol: `), sevError, 0.85, classCause, blockIndented},
-	{"ld-echo", regexp.MustCompile(`^collect2: error: ld returned|linker command failed with exit code|^ld: symbol\(s\) not found`), sevError, 0.3, classEcho, blockNone},
-	{"make-no-rule", regexp.MustCompile(`^g?make(?:\[\d+\])?: \*\*\* No rule to make target`), sevError, 0.85, classCause, blockNone},
-	{"make-echo", regexp.MustCompile(`^(?:g?make|ninja|mingw32-make)(?:\[\d+\])?: \*\*\*|^ninja: build stopped|^FAILED: `), sevError, 0.3, classEcho, blockNone},
-	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone},
-	{"test-summary", regexp.MustCompile(`(?i)^test result: FAILED|^Tests:\s+\d+ failed|^\d+ tests? completed, \d+ failed|^FAILED \((?:failures|errors)=|^FAILURES!|^Tests run: \d+, Failures: \d+|^\d+ examples?, \d+ failures?|^=+ .*\b\d+ (?:failed|errors?)\b|^\s*\d+ failing$|^Failed tests:|^There (?:was|were) \d+ (?:failures?|errors?):|^ERRORS!$|^Failures:$|^failures:$`), sevError, 0.4, classEcho, blockNone},
-	{"unittest-fail", regexp.MustCompile(`^(?:FAIL|ERROR): \w+ \([\w.]+\)`), sevError, 0.9, classCause, blockNone},
-	{"pytest-e", regexp.MustCompile(`^E {2,}\S`), sevError, 0.85, classCause, blockPrefixE},
-	{"pytest-failed", regexp.MustCompile(`^FAILED \S+::\S+`), sevError, 0.7, classCause, blockNone},
-	{"traceback", regexp.MustCompile(`^Traceback \(most recent call last\):`), sevError, 0.8, classCause, blockTraceback},
-	{"java-exception", regexp.MustCompile(`^(?:Exception in thread "[^"]*" )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)`), sevError, 0.85, classCause, blockJava},
-	{"caused-by", regexp.MustCompile(`^Caused by: `), sevError, 0.75, classCause, blockJava},
-	{"exception", regexp.MustCompile(`^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Failure)(?::\s|$)`), sevError, 0.85, classCause, blockJava},
-	{"surefire-fail", regexp.MustCompile(`Tests run: \d+, Failures: \d+, Errors: \d+.*<<< (?:FAILURE|ERROR)!`), sevError, 0.8, classCause, blockNone},
-	{"maven-test-list", regexp.MustCompile(`^\[ERROR\]\s+\S+[.:#]\w+[:(]\d+|^\[ERROR\]\s+\w+\.\w+:\d+ `), sevError, 0.75, classCause, blockNone},
-	{"maven-noise", regexp.MustCompile(`^\[ERROR\]\s*$|^\[ERROR\] (?:-> \[Help|Re-run Maven|For more information|To see the full stack|\[Help \d|After correcting the problems|\s*mvn <args>|Failures:|Errors:|Tests run:)`), sevError, 0.1, classNoise, blockNone},
-	{"maven-goal", regexp.MustCompile(`^\[ERROR\] Failed to execute goal`), sevError, 0.5, classEcho, blockNone},
-	{"build-failure", regexp.MustCompile(`^(?:\[\w+\] )?BUILD FAILURE|^FAILURE: Build failed|^BUILD FAILED`), sevError, 0.3, classEcho, blockNone},
-	{"gradle-task", regexp.MustCompile(`^> Task \S+ FAILED`), sevError, 0.45, classEcho, blockNone},
-	{"gradle-test", regexp.MustCompile(`^\S+ > .+ FAILED$`), sevError, 0.85, classCause, blockIndented},
-	{"jest-title", regexp.MustCompile(`^● (?:[^C]|C[^o]|Co[^n])`), sevError, 0.85, classCause, blockNone},
-	{"test-cross", regexp.MustCompile(`^(?:✕|✗|✖|✘|×) `), sevError, 0.8, classCause, blockNone},
-	{"rspec", regexp.MustCompile(`^Failure/Error: `), sevError, 0.85, classCause, blockIndented},
-	{"tap-not-ok", regexp.MustCompile(`^not ok \d+`), sevError, 0.8, classCause, blockIndented},
-	{"npm-echo", regexp.MustCompile(`^npm (?:ERR!|error) (?:code |errno |syscall |path |Exit status|Failed at the|This is probably|A complete log|Tell the author|You can get|Make sure you|\s*$|\s+/|.*npm-debug\.log|.*/_logs/)|^error Command failed with exit code|^ELIFECYCLE|^ERR_PNPM_\w+.*exit code`), sevError, 0.25, classEcho, blockNone},
-	{"npm-error", regexp.MustCompile(`^npm (?:ERR!|error) `), sevError, 0.6, classGeneric, blockNone},
-	{"command-not-found", regexp.MustCompile(`command not found|: not found$|is not recognized as an internal or external command`), sevError, 0.85, classCause, blockNone},
-	{"k8s", regexp.MustCompile(`ImagePullBackOff|ErrImagePull|CrashLoopBackOff|OOMKilled`), sevFatal, 0.85, classCause, blockNone},
-	{"killed", regexp.MustCompile(`(?i)exit code 137|signal: killed|^killed$|out of memory|the runner has received a shutdown signal|killed by signal`), sevFatal, 0.75, classCause, blockNone},
-	{"segfault", regexp.MustCompile(`(?i)segmentation fault|core dumped|^aborted$`), sevFatal, 0.8, classCause, blockNone},
-	{"timeout", regexp.MustCompile(`(?i)no output has been received in the last|exceeded the maximum (?:time|execution time)|has exceeded the maximum execution time|timed out|job's log exceeded|time limit`), sevError, 0.7, classCause, blockNone},
-	{"ci-echo", regexp.MustCompile(`Process completed with exit code \d+|^The command ".*" (?:failed and )?exited with \d+|^🚨 Error: The command exited with status|^(?:Error: )?Command failed with exit code|exit status \d+$|exited with code \d+|returned non-zero exit status|failed with exit code \d+`), sevError, 0.3, classEcho, blockNone},
-	{"cancelled", regexp.MustCompile(`(?i)the operation was cancell?ed|build was cancell?ed|job was cancell?ed|the job was not started`), sevError, 0.45, classCause, blockNone},
-	{"git-fatal", regexp.MustCompile(`^fatal: `), sevFatal, 0.8, classCause, blockNone},
-	{"shell-error", regexp.MustCompile(`No such file or directory|Permission denied|Connection refused|Could not resolve host`), sevError, 0.6, classGeneric, blockNone},
-	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:)`), sevError, 0.65, classGeneric, blockIndented},
-	{"fail-prefix", regexp.MustCompile(`^(?:FAIL|FAILED|Failed|FAILURE|Failure)\b`), sevError, 0.6, classGeneric, blockIndented},
-	{"warning", regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`), sevWarn, 0.1, classNoise, blockNone},
+	{"go-panic", regexp.MustCompile(`^panic: `), sevFatal, 0.95, classCause, blockIndented, false},
+	{"rust-panic", regexp.MustCompile(`^thread '[^']*' panicked at`), sevFatal, 0.92, classCause, blockIndented, false},
+	{"runtime-fatal", regexp.MustCompile(`^fatal error: `), sevFatal, 0.9, classCause, blockIndented, false},
+	{"go-test-fail", regexp.MustCompile(`^--- FAIL: `), sevError, 0.9, classCause, blockIndented, false},
+	{"go-package-fail", regexp.MustCompile(`^FAIL\t\S+\t`), sevError, 0.3, classEcho, blockNone, false},
+	{"go-package-build-fail", regexp.MustCompile(`^FAIL\s+\S+\s+\[(?:build|setup) failed\]`), sevError, 0.35, classEcho, blockNone, false},
+	{"compiler-error", regexp.MustCompile(`^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*[^\s:\d][^\s:]*:\d+(?::\d+)?:?\s*(?:fatal error|error|Error|ERROR)(?:\[\w+\])?:? `), sevError, 0.9, classCause, blockIndented, false},
+	{"msvc-error", regexp.MustCompile(`^\S+\(\d+(?:,\d+)?\): (?:fatal )?error \w+:`), sevError, 0.9, classCause, blockIndented, false},
+	{"javac-error", regexp.MustCompile(`^\[ERROR\] (?:[A-Za-z]:)?[/\\]\S+:\[\d+(?:,\d+)?\]`), sevError, 0.9, classCause, blockIndented, false},
+	{"kotlin-error", regexp.MustCompile(`^e: \S+\.kts?:`), sevError, 0.9, classCause, blockIndented, false},
+	{"rust-echo", regexp.MustCompile(`^error: (?:could not compile|aborting due to|build failed|test failed|Could not compile)`), sevError, 0.3, classEcho, blockNone, false},
+	{"rust-error", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented, true},
+	{"ld-undefined", regexp.MustCompile(`undefined reference to|Undefined symbols for architecture|undefined symbol: `), sevError, 0.85, classCause, blockIndented, false},
+	{"ld-echo", regexp.MustCompile(`^collect2: error: ld returned|linker command failed with exit code|^ld: symbol\(s\) not found`), sevError, 0.3, classEcho, blockNone, false},
+	{"make-no-rule", regexp.MustCompile(`^g?make(?:\[\d+\])?: \*\*\* No rule to make target`), sevError, 0.85, classCause, blockNone, false},
+	{"make-echo", regexp.MustCompile(`^(?:g?make|ninja|mingw32-make)(?:\[\d+\])?: \*\*\*|^ninja: build stopped|^FAILED: `), sevError, 0.3, classEcho, blockNone, false},
+	{"lint-error", regexp.MustCompile(`^\d+:\d+\s+error\s+\S`), sevError, 0.85, classCause, blockNone, false},
+	{"test-status-fail", regexp.MustCompile(`\S.*(?:\[FAIL(?:ED)?\]|\.{3} ?(?:FAIL(?:ED)?|ERROR)|\s{2,}FAIL(?:ED)?)$`), sevError, 0.8, classCause, blockIndented, false},
+	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone, false},
+	{"test-summary", regexp.MustCompile(`(?i)^test result: FAILED|^Tests:\s+\d+ failed|^\d+ tests? completed, \d+ failed|^FAILED \((?:failures|errors)=|^FAILURES!|^Tests run: \d+, Failures: \d+|^\d+ examples?, \d+ failures?|^=+ .*\b\d+ (?:failed|errors?)\b|^\s*\d+ failing$|^Failed tests:|^There (?:was|were) \d+ (?:failures?|errors?):|^ERRORS!$|^Failures:$|^failures:$`), sevError, 0.4, classEcho, blockNone, false},
+	{"unittest-fail", regexp.MustCompile(`^(?:FAIL|ERROR): \w+ \([\w.]+\)`), sevError, 0.9, classCause, blockNone, false},
+	{"pytest-section", regexp.MustCompile(`^_{3,} (?:Test\w*|test\w*|\S+::\S+|\S+\.test\w*)(?:\[.*\])? _{3,}$`), sevError, 0.85, classCause, blockPytest, true},
+	{"pytest-e", regexp.MustCompile(`^E {2,}\S`), sevError, 0.85, classCause, blockPrefixE, false},
+	{"pytest-failed", regexp.MustCompile(`^FAILED \S+::\S+`), sevError, 0.7, classCause, blockNone, false},
+	{"traceback", regexp.MustCompile(`^Traceback \(most recent call last\):`), sevError, 0.8, classCause, blockTraceback, false},
+	{"java-exception", regexp.MustCompile(`^(?:Exception in thread "[^"]*" )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)`), sevError, 0.85, classCause, blockJava, false},
+	{"caused-by", regexp.MustCompile(`^Caused by: `), sevError, 0.75, classCause, blockJava, false},
+	{"exception", regexp.MustCompile(`^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Failure)(?::\s|$)`), sevError, 0.85, classCause, blockJava, false},
+	{"surefire-fail", regexp.MustCompile(`Tests run: \d+, Failures: \d+, Errors: \d+.*<<< (?:FAILURE|ERROR)!`), sevError, 0.8, classCause, blockNone, false},
+	{"maven-test-list", regexp.MustCompile(`^\[ERROR\]\s+\S+[.:#]\w+[:(]\d+|^\[ERROR\]\s+\w+\.\w+:\d+ `), sevError, 0.75, classCause, blockNone, false},
+	{"maven-noise", regexp.MustCompile(`^\[ERROR\]\s*$|^\[ERROR\] (?:-> \[Help|Re-run Maven|For more information|To see the full stack|\[Help \d|After correcting the problems|\s*mvn <args>|Failures:|Errors:|Tests run:)`), sevError, 0.1, classNoise, blockNone, false},
+	{"maven-goal", regexp.MustCompile(`^\[ERROR\] Failed to execute goal`), sevError, 0.5, classEcho, blockNone, false},
+	{"build-failure", regexp.MustCompile(`^(?:\[\w+\] )?BUILD FAILURE|^FAILURE: Build failed|^BUILD FAILED`), sevError, 0.3, classEcho, blockNone, false},
+	{"gradle-task", regexp.MustCompile(`^> Task \S+ FAILED`), sevError, 0.45, classEcho, blockNone, false},
+	{"gradle-test", regexp.MustCompile(`^\S+ > .+ FAILED$`), sevError, 0.85, classCause, blockIndented, false},
+	{"jest-title", regexp.MustCompile(`^● (?:[^C]|C[^o]|Co[^n])`), sevError, 0.85, classCause, blockNone, false},
+	{"test-cross", regexp.MustCompile(`^(?:✕|✗|✖|✘|×) `), sevError, 0.8, classCause, blockNone, false},
+	{"rspec", regexp.MustCompile(`^Failure/Error: `), sevError, 0.85, classCause, blockIndented, false},
+	{"tap-not-ok", regexp.MustCompile(`^not ok \d+`), sevError, 0.8, classCause, blockIndented, false},
+	{"npm-echo", regexp.MustCompile(`^npm (?:ERR!|error) (?:\S+@\S+ [\w:.-]+: |code |errno |syscall |path |Exit status|Failed at the|This is probably|A complete log|Tell the author|You can get|Make sure you|\s*$|\s+/|.*npm-debug\.log|.*/_logs/)|^error Command failed with exit code|^ELIFECYCLE|^ERR_PNPM_\w+.*exit code`), sevError, 0.25, classEcho, blockNone, false},
+	{"npm-error", regexp.MustCompile(`^npm (?:ERR!|error) `), sevError, 0.6, classGeneric, blockNone, false},
+	{"command-not-found", regexp.MustCompile(`command not found|: not found$|is not recognized as an internal or external command`), sevError, 0.85, classCause, blockNone, false},
+	{"k8s", regexp.MustCompile(`ImagePullBackOff|ErrImagePull|CrashLoopBackOff|OOMKilled`), sevFatal, 0.85, classCause, blockNone, false},
+	{"killed", regexp.MustCompile(`(?i)exit code 137|signal: killed|^killed$|out of memory|the runner has received a shutdown signal|killed by signal`), sevFatal, 0.75, classCause, blockNone, false},
+	{"segfault", regexp.MustCompile(`(?i)segmentation fault|core dumped|^aborted$`), sevFatal, 0.8, classCause, blockNone, false},
+	{"timeout", regexp.MustCompile(`(?i)no output has been received in the last|exceeded the maximum (?:time|execution time)|has exceeded the maximum execution time|timed out|job's log exceeded|time limit`), sevError, 0.7, classCause, blockNone, false},
+	{"ci-echo", regexp.MustCompile(`Process completed with exit code \d+|^The command ".*" (?:failed and )?exited with \d+|^🚨 Error: The command exited with status|^(?:Error: )?Command failed with exit code|exit status \d+$|exited with code \d+|returned non-zero exit status|failed with exit code \d+`), sevError, 0.3, classEcho, blockNone, false},
+	{"cancelled", regexp.MustCompile(`(?i)the operation was cancell?ed|build was cancell?ed|job was cancell?ed|the job was not started`), sevError, 0.45, classCause, blockNone, false},
+	{"git-fatal", regexp.MustCompile(`^fatal: `), sevFatal, 0.8, classCause, blockNone, false},
+	{"shell-error", regexp.MustCompile(`No such file or directory|Permission denied|Connection refused|Could not resolve host`), sevError, 0.6, classGeneric, blockNone, false},
+	{"file-location", regexp.MustCompile(`^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+(?::\d+)?: `), sevError, 0.55, classGeneric, blockIndented, true},
+	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:)`), sevError, 0.65, classGeneric, blockIndented, false},
+	{"fail-prefix", regexp.MustCompile(`^(?:FAIL|FAILED|Failed|FAILURE|Failure)\b`), sevError, 0.6, classGeneric, blockIndented, false},
+	{"warning", regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`), sevWarn, 0.1, classNoise, blockNone, false},
 }
 
 // failureWords are the words that make an otherwise unknown line an error.
@@ -125,13 +133,16 @@ func detect(line string, mk marker) (match, bool) {
 	}
 	for i := range rules {
 		r := &rules[i]
+		if r.col0 && len(t) != len(line) {
+			continue
+		}
 		if r.re.MatchString(t) {
 			m := match{rule: r.name, sev: r.sev, score: r.score, class: r.class, block: r.block}
 			return adjustForMarker(m, mk), true
 		}
 	}
 	if w := failureWord(t); w != "" {
-		m := match{rule: "keyword", sev: sevError, score: 0.4, class: classGeneric}
+		m := match{rule: "keyword", sev: sevError, score: 0.3, class: classGeneric}
 		if w == "fatal" || w == "panic" {
 			m.sev = sevFatal
 		}
