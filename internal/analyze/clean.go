@@ -37,6 +37,14 @@ func (m lineMeta) timestamp() *time.Time {
 	return &t
 }
 
+// Clean returns one raw log line as the analyzer reads it before matching and
+// normalizing: escape sequences, progress redraws, CI timestamps and markers
+// removed (see cleanLine).
+func Clean(line string) string {
+	b, _ := cleanLine(nil, []byte(line))
+	return string(b)
+}
+
 // cleanLine appends to dst the text of one raw log line as a terminal would
 // show it, and returns it with what it learned about the line:
 //

@@ -22,7 +22,7 @@ import (
 func Rank(cards []contracts.TriageCard) {
 	type key struct{ job, hash string }
 	firstLine := map[key]int{}
-	failAt := map[string]int{}  // job id → first line where the CI reports the failure
+	failAt := map[string]int{}   // job id → first line where the CI reports the failure
 	lastLine := map[string]int{} // job id → last card line
 	for i := range cards {
 		c := &cards[i]

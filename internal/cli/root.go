@@ -90,6 +90,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		a.runCmd(),
+		a.normalizeCmd(),
 	)
 	return root
 }
