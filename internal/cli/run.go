@@ -47,7 +47,12 @@ plane and prints its id instead (use --local to analyse here anyway).`,
 		Example: `  destill run build.log
   destill run --format jsonl job1.log job2.log.gz
   destill run https://buildkite.com/acme/api/builds/1234`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("run needs a build URL or log files (see destill run --help)")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.run(cmd.Context(), args, o)
 		},
@@ -112,6 +117,14 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	if err != nil {
 		return err
 	}
+	build, err := src.Build(ctx)
+	if err != nil {
+		if len(req.Files) > 0 {
+			return usageError{err}
+		}
+		return err
+	}
+	src = &resolvedSource{Source: src, build: build}
 	p := local.New(local.Config{
 		Open:    func(context.Context, contracts.AnalysisRequest) (source.Source, error) { return src, nil },
 		Workers: o.workers,

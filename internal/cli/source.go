@@ -83,3 +83,13 @@ func isBuildURL(s string) bool {
 	scheme := strings.ToLower(u.Scheme)
 	return (scheme == "http" || scheme == "https") && u.Host != ""
 }
+
+// resolvedSource remembers a source's build so that the build is fetched
+// once: run resolves it up front to report a wrong target before any work
+// starts, and the pipeline then reuses it.
+type resolvedSource struct {
+	source.Source
+	build source.Build
+}
+
+func (r *resolvedSource) Build(context.Context) (source.Build, error) { return r.build, nil }
