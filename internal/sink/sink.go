@@ -1,0 +1,324 @@
+// Package sink writes the agentic data plane's results to Postgres: it
+// consumes destill.requests, destill.analysis.findings and destill.progress
+// as consumer group destill-postgres-sink and acknowledges a message only
+// once its row is written (or, if Postgres refuses the row, once it is on
+// destill.dlq with the reason).
+//
+// Writes are batched by group commit: each topic has one writer; messages
+// that arrive while it writes wait and go in the next statement together, up
+// to MaxBatch rows. With one busy partition every message is written at
+// once; with many, batches fill by themselves. Redelivery is harmless:
+// findings have deterministic ids (ON CONFLICT DO NOTHING) and progress is
+// folded by idempotent SQL functions.
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/agent"
+	"github.com/destill-ci/destill/internal/broker"
+	"github.com/destill-ci/destill/internal/store/postgres"
+)
+
+// Group is the sink's consumer group.
+const Group = "destill-postgres-sink"
+
+// Topics the sink consumes.
+var Topics = []string{contracts.TopicRequests, contracts.TopicFindings, contracts.TopicProgress}
+
+// Store is what the sink needs of Postgres.
+type Store interface {
+	InsertFindings(ctx context.Context, cards []contracts.TriageCard) (int64, error)
+	ApplyRequests(ctx context.Context, reqs []contracts.AnalysisRequest) error
+	ApplyProgress(ctx context.Context, events []contracts.Progress) error
+}
+
+// BatchHandler processes several messages; nil acknowledges all of them.
+type BatchHandler func(ctx context.Context, ms []broker.Message) error
+
+// BatchSubscriber is a broker that can hand a consumer whole batches (up to
+// max messages of one poll). The sink uses it when the broker offers it: it
+// batches even a single partition. Other brokers get the per-message
+// Handler and group commit.
+type BatchSubscriber interface {
+	SubscribeBatch(ctx context.Context, group string, topics []string, max int, h BatchHandler) error
+}
+
+// Config tunes the sink. The zero value is usable.
+type Config struct {
+	// Group overrides the consumer group (tests); default Group.
+	Group string
+	// Members is how many Subscribe calls share the topics; messages of
+	// different partitions handled at once are written together. Default 8.
+	Members int
+	// MaxBatch bounds the rows per statement; default 1000.
+	MaxBatch int
+	// Linger makes the writer wait this long for more messages before a
+	// statement that is not full. Default 0: group commit alone.
+	Linger time.Duration
+	// RetryMin and RetryMax bound the backoff while Postgres is unreachable;
+	// defaults 100 ms and 5 s.
+	RetryMin, RetryMax time.Duration
+	// Logger receives diagnostics; default discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Group == "" {
+		c.Group = Group
+	}
+	if c.Members <= 0 {
+		c.Members = 8
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Sink consumes the topics into a Store.
+type Sink struct {
+	b   broker.Broker
+	st  Store
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a sink reading from b into st.
+func New(b broker.Broker, st Store, cfg Config) *Sink {
+	cfg = cfg.withDefaults()
+	return &Sink{b: b, st: st, cfg: cfg, log: cfg.Logger}
+}
+
+// Run consumes until ctx ends, then returns nil; or the first error that
+// stops a member.
+func (s *Sink) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, s.cfg.Members)
+	member := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	if bs, ok := s.b.(BatchSubscriber); ok {
+		for range s.cfg.Members {
+			member(func() error {
+				return bs.SubscribeBatch(ctx, s.cfg.Group, Topics, s.cfg.MaxBatch, s.WriteBatch)
+			})
+		}
+	} else {
+		writers := map[string]*writer{}
+		for _, t := range Topics {
+			w := newWriter(s, t)
+			writers[t] = w
+			wg.Add(1)
+			go func() { defer wg.Done(); w.run(ctx) }()
+		}
+		h := func(ctx context.Context, m broker.Message) error {
+			w := writers[m.Topic]
+			if w == nil {
+				return s.deadLetter(ctx, m, fmt.Errorf("sink: unexpected topic %s", m.Topic))
+			}
+			return w.submit(ctx, m)
+		}
+		for range s.cfg.Members {
+			member(func() error { return s.b.Subscribe(ctx, s.cfg.Group, Topics, h) })
+		}
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// WriteBatch writes messages of any of the sink's topics and returns nil once
+// every one is stored or dead-lettered. While Postgres is unreachable it
+// retries with backoff until ctx ends; then it returns the error and nothing
+// may be acknowledged.
+func (s *Sink) WriteBatch(ctx context.Context, ms []broker.Message) error {
+	byTopic := map[string][]broker.Message{}
+	var order []string
+	for _, m := range ms {
+		if _, ok := byTopic[m.Topic]; !ok {
+			order = append(order, m.Topic)
+		}
+		byTopic[m.Topic] = append(byTopic[m.Topic], m)
+	}
+	for _, t := range order {
+		if err := s.write(ctx, t, byTopic[t]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write stores ms, all of topic, retrying transient failures.
+func (s *Sink) write(ctx context.Context, topic string, ms []broker.Message) error {
+	wait := s.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := s.writeOnce(ctx, topic, ms)
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("sink: write failed; retrying", "topic", topic, "messages", len(ms), "attempt", attempt, "error", err, "backoff", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("sink: write %s: %w (gave up: %w)", topic, err, ctx.Err())
+		case <-t.C:
+		}
+		if wait *= 2; wait > s.cfg.RetryMax {
+			wait = s.cfg.RetryMax
+		}
+	}
+}
+
+// writeOnce decodes ms, dead-letters what cannot be decoded, and writes the
+// rest in one statement. If Postgres refuses the statement because of its
+// data, it writes the messages one by one and dead-letters those refused.
+// Any other error is returned for a retry of the whole batch (idempotent).
+func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message) error {
+	var (
+		good []broker.Message
+		rows []any
+	)
+	for _, m := range ms {
+		v, err := decode(topic, m.Value)
+		if err != nil {
+			if err := s.deadLetter(ctx, m, err); err != nil {
+				return err
+			}
+			continue
+		}
+		good = append(good, m)
+		rows = append(rows, v)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := s.store(ctx, topic, rows)
+	if err == nil || !rejected(err) {
+		return err
+	}
+	for i, row := range rows {
+		err := s.store(ctx, topic, []any{row})
+		if err == nil {
+			continue
+		}
+		if !rejected(err) {
+			return err
+		}
+		s.log.Warn("sink: postgres refused a row; dead-lettering it", "topic", topic, "offset", good[i].Offset, "error", err)
+		if err := s.deadLetter(ctx, good[i], err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rejected reports whether err means Postgres refused the data itself.
+func rejected(err error) bool { return postgres.IsRejected(err) }
+
+func (s *Sink) store(ctx context.Context, topic string, rows []any) error {
+	switch topic {
+	case contracts.TopicFindings:
+		cards := make([]contracts.TriageCard, len(rows))
+		for i, r := range rows {
+			cards[i] = *r.(*contracts.TriageCard)
+		}
+		_, err := s.st.InsertFindings(ctx, cards)
+		return err
+	case contracts.TopicRequests:
+		reqs := make([]contracts.AnalysisRequest, len(rows))
+		for i, r := range rows {
+			reqs[i] = *r.(*contracts.AnalysisRequest)
+		}
+		return s.st.ApplyRequests(ctx, reqs)
+	case contracts.TopicProgress:
+		evs := make([]contracts.Progress, len(rows))
+		for i, r := range rows {
+			evs[i] = *r.(*contracts.Progress)
+		}
+		return s.st.ApplyProgress(ctx, evs)
+	}
+	return fmt.Errorf("sink: unexpected topic %s", topic)
+}
+
+// decode reads a message of topic strictly, checking its contract version
+// and the fields a row needs.
+func decode(topic string, value []byte) (any, error) {
+	var (
+		v       any
+		version func() int
+		check   func() error
+	)
+	switch topic {
+	case contracts.TopicFindings:
+		c := &contracts.TriageCard{}
+		v, version = c, func() int { return c.Version }
+		check = func() error {
+			if c.ID == "" || c.RequestID == "" || c.MessageHash == "" {
+				return errors.New("card lacks id, request_id or message_hash")
+			}
+			return nil
+		}
+	case contracts.TopicRequests:
+		r := &contracts.AnalysisRequest{}
+		v, version = r, func() int { return r.Version }
+		check = func() error {
+			if r.RequestID == "" {
+				return errors.New("request lacks request_id")
+			}
+			return nil
+		}
+	case contracts.TopicProgress:
+		p := &contracts.Progress{}
+		v, version = p, func() int { return p.Version }
+		check = func() error {
+			if p.RequestID == "" || p.Kind == "" {
+				return errors.New("progress lacks request_id or kind")
+			}
+			return nil
+		}
+	default:
+		return nil, fmt.Errorf("unexpected topic %s", topic)
+	}
+	if err := json.NewDecoder(bytes.NewReader(value)).Decode(v); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if got := version(); got != contracts.Version {
+		return nil, fmt.Errorf("unknown contract version %d (this build reads %d)", got, contracts.Version)
+	}
+	return v, check()
+}
+
+func (s *Sink) deadLetter(ctx context.Context, m broker.Message, reason error) error {
+	if err := agent.DeadLetter(ctx, s.b, s.cfg.Group, m, reason); err != nil {
+		return fmt.Errorf("sink: dead-letter: %w", err)
+	}
+	return nil
+}
