@@ -30,6 +30,8 @@ type Config struct {
 const (
 	defaultMinConfidence = 0.25
 	defaultMaxLineBytes  = 4096
+	// maxDetectBytes bounds the text of one line the rules look at.
+	maxDetectBytes = 8192
 	// maxBlockLines bounds how far a multi-line finding extends.
 	maxBlockLines = contracts.ContextAfter
 )
@@ -132,7 +134,13 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 			continue
 		}
 		cl := lines.clean(i)
-		m, ok := detect(cl.text, cl.meta.marker)
+		text := cl.text
+		if len(text) > maxDetectBytes {
+			// Match a window around the first keyword of a very long line.
+			at := max(0, e.pre.index([]byte(text))-maxDetectBytes/4)
+			text = text[at:min(len(text), at+maxDetectBytes)]
+		}
+		m, ok := detect(text, cl.meta.marker)
 		if !ok || m.class == classNoise || m.score < e.minConfidence {
 			continue
 		}

@@ -70,6 +70,7 @@ var rules = []rule{
 	{"rust-panic", regexp.MustCompile(`^thread '[^']*' panicked at`), sevFatal, 0.92, classCause, blockIndented, false},
 	{"runtime-fatal", regexp.MustCompile(`^fatal error: `), sevFatal, 0.9, classCause, blockIndented, false},
 	{"go-test-fail", regexp.MustCompile(`^--- FAIL: `), sevError, 0.9, classCause, blockIndented, false},
+	{"bare-status", regexp.MustCompile(`^(?:FAIL|FAILED|ERROR)$`), sevInfo, 0, classNoise, blockNone, false},
 	{"go-package-fail", regexp.MustCompile(`^FAIL\t\S+\t`), sevError, 0.3, classEcho, blockNone, false},
 	{"go-package-build-fail", regexp.MustCompile(`^FAIL\s+\S+\s+\[(?:build|setup) failed\]`), sevError, 0.35, classEcho, blockNone, false},
 	{"compiler-error", regexp.MustCompile(`^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*[^\s:\d][^\s:]*:\d+(?::\d+)?:?\s*(?:fatal error|error|Error|ERROR)(?:\[\w+\])?:? `), sevError, 0.9, classCause, blockIndented, false},

@@ -30,9 +30,8 @@ const (
 //
 // Normalize is idempotent: Normalize(Normalize(s)) == Normalize(s).
 func Normalize(message string) string {
-	var b strings.Builder
-	b.Grow(len(message))
 	s := message
+	b := make([]byte, 0, len(s))
 	space := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -42,47 +41,54 @@ func Normalize(message string) string {
 			continue
 		}
 		if space {
-			if b.Len() > 0 {
-				b.WriteByte(' ')
+			if len(b) > 0 {
+				b = append(b, ' ')
 			}
 			space = false
 		}
-		atBoundary := i == 0 || !isAlnum(s[i-1])
+		// A token starts after a non-alphanumeric byte of the output, except
+		// that a dot after a word continues it (v12.3.1, libfoo.so.6).
+		// Looking at the output, not the input, keeps Normalize idempotent.
+		n := len(b)
+		atBoundary := n == 0 || !isAlnum(b[n-1]) && !(b[n-1] == '.' && n >= 2 && isAlnum(b[n-2]))
 		if atBoundary {
-			if n, ph := maskAt(s, i); n > 0 {
-				b.WriteString(ph)
-				i += n
+			if k, ph := maskAt(s, i); k > 0 {
+				b = append(b, ph...)
+				i += k
 				continue
 			}
 		}
 		if c == '/' {
-			if n := tempDir(s[i:]); n > 0 {
-				b.WriteString(s[i : i+n])
-				i += n
+			if k := tempDir(s[i:]); k > 0 {
+				b = append(b, s[i:i+k]...)
+				i += k
 				end := i
 				for end < len(s) && !isPathEnd(s[end]) {
 					end++
 				}
 				if end > i {
-					b.WriteString(phTmp)
+					b = append(b, phTmp...)
 					i = end
 				}
 				continue
 			}
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 		i++
 	}
-	return b.String()
+	return string(b)
 }
 
 // Hash returns the hex SHA-256 of the normalizer version and a normalized
 // message: equal for the same message under the same rules.
 func Hash(normalized string) string {
-	h := sha256.New()
-	h.Write([]byte("destill-normalizer/v" + strconv.Itoa(NormalizerVersion) + "\n"))
-	h.Write([]byte(normalized))
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256([]byte(hashInput(normalized)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// hashInput is what Hash digests: the normalizer version, then the message.
+func hashInput(normalized string) string {
+	return "destill-normalizer/v" + strconv.Itoa(NormalizerVersion) + "\n" + normalized
 }
 
 func isAlnum(c byte) bool {

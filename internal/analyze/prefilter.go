@@ -64,23 +64,28 @@ func newPrefilter() *prefilter {
 }
 
 // match reports whether line contains a keyword.
-func (p *prefilter) match(line []byte) bool {
+func (p *prefilter) match(line []byte) bool { return p.index(line) >= 0 }
+
+// index returns the offset of the first keyword found in line, or -1.
+func (p *prefilter) index(line []byte) int {
 	if len(line) < 2 {
-		return false
+		return -1
 	}
 	prev := p.fold[line[0]]
 	for i := 1; i < len(line); i++ {
 		cur := p.fold[line[i]]
 		k := uint16(prev)<<8 | uint16(cur)
-		if p.bits[k>>6]&(1<<(k&63)) != 0 && p.verify(line, i-1, k) {
-			return true
+		if p.bits[k>>6]&(1<<(k&63)) != 0 {
+			if s := p.verify(line, i-1, k); s >= 0 {
+				return s
+			}
 		}
 		prev = cur
 	}
-	return false
+	return -1
 }
 
-func (p *prefilter) verify(line []byte, at int, k uint16) bool {
+func (p *prefilter) verify(line []byte, at int, k uint16) int {
 	for _, a := range p.anchors[k] {
 		s := at - a.off
 		if s < 0 || s+len(a.kw) > len(line) {
@@ -94,8 +99,8 @@ func (p *prefilter) verify(line []byte, at int, k uint16) bool {
 			}
 		}
 		if ok {
-			return true
+			return s
 		}
 	}
-	return false
+	return -1
 }

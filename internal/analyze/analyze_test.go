@@ -1,0 +1,279 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/destill-ci/destill/contracts"
+)
+
+// wholeLog returns a chunk holding a whole log, as the only chunk of a job.
+func wholeLog(t *testing.T, content string) *contracts.LogChunk {
+	t.Helper()
+	n := strings.Count(content, "\n") + 1
+	return &contracts.LogChunk{
+		Version: contracts.Version, RequestID: "req-1", BuildID: "build-1", BuildURL: "https://ci.example/b/1", Source: "file",
+		Job:       contracts.Job{ID: "job-1", Name: "test", Outcome: contracts.OutcomeFailed},
+		Last:      true,
+		LineStart: 1, LineEnd: n, OwnedStart: 1, OwnedEnd: n,
+		Content: content,
+	}
+}
+
+func lines(n int, format string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i+1)
+	}
+	return out
+}
+
+func TestAnalyzeCard(t *testing.T) {
+	content := strings.Join(append(append(lines(20, "building step %d"),
+		"\x1b_bk;t=1700000000123\x07lexer.c:212:9: \x1b[01;31m\x1b[Kerror: \x1b[m\x1b[K'tokn' undeclared"),
+		lines(40, "more output %d")...), "\n")
+	cards := New(Config{}).Analyze(wholeLog(t, content))
+	if len(cards) != 1 {
+		t.Fatalf("Analyze() returned %d cards, want 1: %+v", len(cards), cards)
+	}
+	c := cards[0]
+	ts := time.UnixMilli(1700000000123).UTC()
+	want := contracts.TriageCard{
+		Version:           contracts.Version,
+		ID:                contracts.FindingID("req-1", "job-1", 21),
+		RequestID:         "req-1",
+		MessageHash:       Hash("lexer.c:<num>:<num>: error: 'tokn' undeclared"),
+		Source:            "file",
+		BuildID:           "build-1",
+		BuildURL:          "https://ci.example/b/1",
+		Job:               contracts.Job{ID: "job-1", Name: "test", Outcome: contracts.OutcomeFailed},
+		Severity:          contracts.SeverityError,
+		LineNumber:        21,
+		EndLine:           21,
+		RawMessage:        "␛_bk;t=1700000000123␇lexer.c:212:9: ␛[01;31m␛[Kerror: ␛[m␛[K'tokn' undeclared",
+		Message:           "lexer.c:212:9: error: 'tokn' undeclared",
+		NormalizedMessage: "lexer.c:<num>:<num>: error: 'tokn' undeclared",
+		NormalizerVersion: NormalizerVersion,
+		ConfidenceScore:   0.9,
+		Rule:              "compiler-error",
+		PreContext:        lines(20, "building step %d")[5:],
+		PostContext:       lines(40, "more output %d")[:30],
+		LineInChunk:       21,
+		Timestamp:         &ts,
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("Analyze() card mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestAnalyzeHardInputs(t *testing.T) {
+	tests := []struct {
+		name      string
+		content   string
+		wantLines []int
+		wantMsg   string // message of the first card, when set
+	}{
+		{"empty", "", nil, ""},
+		{"only timestamp markers", "\x1b_bk;t=1700000000123\x07\n\x1b_bk;t=1700000000124\x07\x1b_bk;t=1\x07", nil, ""},
+		{"progress bar", "start\nPulling: [==>   ] 41%\rPulling: [=====] 100%\rerror: layer digest mismatch\nend", []int{2}, "error: layer digest mismatch"},
+		{"colour inside token", "lexer.c:212:9: \x1b[01;31m\x1b[Kerror: \x1b[m\x1b[K'tokn' undeclared", []int{1}, "lexer.c:212:9: error: 'tokn' undeclared"},
+		{"two buildkite markers", "\x1b_bk;t=1700000000123\x07fatal: \x1b_bk;t=1700000000999\x07repository not found", []int{1}, "fatal: repository not found"},
+		{"malformed marker", "\x1b_bk;t=oops\x07fatal: repository not found", []int{1}, "fatal: repository not found"},
+		{"invalid utf8", "ok\nerror: bad byte \xff\xfe here", []int{2}, "error: bad byte \uFFFD\uFFFD here"},
+		{"nul bytes", "error:\x00 nul\x00 inside", []int{1}, "error: nul inside"},
+		{"github actions", "2024-01-02T03:04:05.1234567Z ##[group]Run go test\n2024-01-02T03:04:05.2Z --- FAIL: TestX (0.01s)\n2024-01-02T03:04:05.3Z ##[error]Process completed with exit code 1.", []int{2, 3}, "--- FAIL: TestX (0.01s)"},
+		{"zero counts", "0 errors, 0 warnings\nTests run: 5, Failures: 0, Errors: 0, Skipped: 0\nfailures=0", nil, ""},
+		{"flags and names", "gcc -Werror -o x x.c\nok  \tpkg/error_test.go\n=== RUN TestErrorHandling\n--- PASS: TestErrorHandling (0.00s)", nil, ""},
+		{"deprecation", "npm WARN deprecated request@2.88.2: request has been deprecated", nil, ""},
+	}
+	e := New(Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cards := e.Analyze(wholeLog(t, tt.content))
+			var got []int
+			for _, c := range cards {
+				got = append(got, c.LineNumber)
+				checkTerminalSafe(t, "RawMessage", c.RawMessage)
+				checkTerminalSafe(t, "Message", c.Message)
+				for _, l := range append(append([]string{}, c.PreContext...), c.PostContext...) {
+					checkTerminalSafe(t, "context line", l)
+				}
+			}
+			if diff := cmp.Diff(tt.wantLines, got); diff != "" {
+				t.Errorf("Analyze(%q) lines mismatch (-want +got):\n%s", tt.content, diff)
+			}
+			if tt.wantMsg != "" && len(cards) > 0 && cards[0].Message != tt.wantMsg {
+				t.Errorf("Analyze(%q) message = %q, want %q", tt.content, cards[0].Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestAnalyzeCRLFSameHash(t *testing.T) {
+	lf := "setup\nerror: could not open config.yaml\ndone"
+	crlf := strings.ReplaceAll(lf, "\n", "\r\n")
+	e := New(Config{})
+	a, b := e.Analyze(wholeLog(t, lf)), e.Analyze(wholeLog(t, crlf))
+	if len(a) != 1 || len(b) != 1 {
+		t.Fatalf("Analyze() = %d and %d cards, want 1 each", len(a), len(b))
+	}
+	if a[0].MessageHash != b[0].MessageHash {
+		t.Errorf("CRLF hash = %s, want LF hash %s", b[0].MessageHash, a[0].MessageHash)
+	}
+}
+
+func TestAnalyzeHugeLine(t *testing.T) {
+	huge := strings.Repeat("x", 5<<20)
+	content := "start\n" + huge + " error: at the end\nerror: after the huge line\nend"
+	cards := New(Config{}).Analyze(wholeLog(t, content))
+	if len(cards) != 2 {
+		t.Fatalf("Analyze() = %d cards, want 2", len(cards))
+	}
+	for _, c := range cards {
+		if len(c.RawMessage) > 2*defaultMaxLineBytes || len(c.Message) > 2*defaultMaxLineBytes {
+			t.Errorf("card at line %d: message of %d bytes, want at most about %d", c.LineNumber, len(c.Message), defaultMaxLineBytes)
+		}
+		for _, l := range c.PreContext {
+			if len(l) > 2*defaultMaxLineBytes {
+				t.Errorf("card at line %d: context line of %d bytes", c.LineNumber, len(l))
+			}
+		}
+	}
+}
+
+func TestAnalyzeOwnedLinesOnly(t *testing.T) {
+	// Lines 101..200 of a log; this chunk owns 116..185.
+	var ls []string
+	for n := 101; n <= 200; n++ {
+		ls = append(ls, fmt.Sprintf("error: problem number %d", n))
+	}
+	c := &contracts.LogChunk{
+		RequestID: "r", Job: contracts.Job{ID: "j", Outcome: contracts.OutcomeFailed}, ChunkIndex: 3,
+		LineStart: 101, LineEnd: 200, OwnedStart: 116, OwnedEnd: 185, OverlapBefore: 50,
+		Content: strings.Join(ls, "\n"),
+	}
+	cards := New(Config{}).Analyze(c)
+	if len(cards) != 70 {
+		t.Fatalf("Analyze() = %d cards, want 70", len(cards))
+	}
+	first, last := cards[0], cards[len(cards)-1]
+	if first.LineNumber != 116 || last.LineNumber != 185 {
+		t.Errorf("Analyze() lines %d..%d, want 116..185", first.LineNumber, last.LineNumber)
+	}
+	if len(first.PreContext) != 15 || first.ContextNote != "" {
+		t.Errorf("first card: %d lines before, note %q, want 15 and no note", len(first.PreContext), first.ContextNote)
+	}
+	if len(last.PostContext) != 15 || !strings.Contains(last.ContextNote, "chunk end") {
+		t.Errorf("last card: %d lines after, note %q, want 15 and a note", len(last.PostContext), last.ContextNote)
+	}
+	if first.ChunkIndex != 3 || first.LineInChunk != 16 {
+		t.Errorf("first card: chunk %d line %d, want chunk 3 line 16", first.ChunkIndex, first.LineInChunk)
+	}
+	if first.ID != contracts.FindingID("r", "j", 116) {
+		t.Errorf("first card id = %s, want FindingID(r, j, 116)", first.ID)
+	}
+
+	// A short overlap (long lines) leaves the first owned lines short of
+	// context, and the card says so.
+	c.OverlapBefore, c.OwnedStart = 5, 106
+	cards = New(Config{}).Analyze(c)
+	if got := cards[0].ContextNote; !strings.Contains(got, "long lines") {
+		t.Errorf("short overlap: note = %q, want it to mention long lines", got)
+	}
+}
+
+func TestAnalyzeContextNotes(t *testing.T) {
+	cards := New(Config{}).Analyze(wholeLog(t, "error: first line\nend"))
+	if len(cards) != 1 {
+		t.Fatalf("Analyze() = %d cards, want 1", len(cards))
+	}
+	if got, want := cards[0].ContextNote, "start of log; end of log"; got != want {
+		t.Errorf("ContextNote = %q, want %q", got, want)
+	}
+}
+
+func TestAnalyzeMultiLine(t *testing.T) {
+	tests := []struct {
+		name      string
+		content   string
+		wantLine  int
+		wantEnd   int
+		wantMsg   string
+		wantCards int
+	}{
+		{"python traceback", "run\nTraceback (most recent call last):\n  File \"a.py\", line 3, in <module>\n    main()\nValueError: bad value\nafter", 2, 5, "ValueError: bad value", 1},
+		{"java stack", "run\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:10)\n\tat a.B.d(B.java:20)\nCaused by: java.io.IOException: disk\n\tat x.Y.z(Y.java:1)\nafter", 2, 6, "java.lang.IllegalStateException: boom", 1},
+		{"rustc with carets", "error[E0308]: mismatched types\n --> src/main.rs:2:5\n  |\n2 |     x\n  |     ^ expected\n\nnext", 1, 5, "error[E0308]: mismatched types", 1},
+		{"go test failure", "=== RUN TestX\n--- FAIL: TestX (0.00s)\n    x_test.go:12: got 1, want 2\nFAIL", 2, 3, "--- FAIL: TestX (0.00s)", 1},
+	}
+	e := New(Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cards := e.Analyze(wholeLog(t, tt.content))
+			if len(cards) == 0 {
+				t.Fatalf("Analyze() = no cards")
+			}
+			c := cards[0]
+			if c.LineNumber != tt.wantLine || c.EndLine != tt.wantEnd || c.Message != tt.wantMsg {
+				t.Errorf("Analyze() first card = line %d..%d %q, want %d..%d %q", c.LineNumber, c.EndLine, c.Message, tt.wantLine, tt.wantEnd, tt.wantMsg)
+			}
+			if len(cards) != tt.wantCards {
+				t.Errorf("Analyze() = %d cards, want %d", len(cards), tt.wantCards)
+			}
+		})
+	}
+}
+
+func TestAnalyzeConcurrent(t *testing.T) {
+	e := New(Config{})
+	content := strings.Join(append(lines(100, "line %d"), "error: boom", "FAIL: test_x (mod.Case)"), "\n")
+	want := e.Analyze(wholeLog(t, content))
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				got := e.Analyze(wholeLog(t, content))
+				if diff := cmp.Diff(want, got); diff != "" {
+					errs <- diff
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for d := range errs {
+		t.Errorf("concurrent Analyze() differs (-want +got):\n%s", d)
+	}
+}
+
+func TestRank(t *testing.T) {
+	card := func(job string, line int, rule string, conf float64, hash string) contracts.TriageCard {
+		return contracts.TriageCard{Job: contracts.Job{ID: job}, LineNumber: line, EndLine: line, Rule: rule, ConfidenceScore: conf, MessageHash: hash}
+	}
+	cards := []contracts.TriageCard{
+		card("a", 10, "keyword", 0.3, "h1"),
+		card("a", 500, "compiler-error", 0.9, "h2"),
+		card("a", 510, "make-echo", 0.3, "h3"),
+		card("a", 520, "ci-echo", 0.3, "h4"),
+		card("a", 600, "compiler-error", 0.9, "h5"),
+		card("b", 500, "compiler-error", 0.9, "h2"),
+	}
+	Rank(cards)
+	var got []string
+	for _, c := range cards {
+		got = append(got, fmt.Sprintf("%s:%d", c.Job.ID, c.LineNumber))
+	}
+	want := []string{"b:500", "a:500", "a:600", "a:10", "a:510", "a:520"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Rank() order mismatch (-want +got):\n%s", diff)
+	}
+}
