@@ -478,7 +478,7 @@ func (m *model) jobsPanel() []string {
 		frac = 1
 	}
 	line := summary + jobs.Bar(m.th, frac, barW) + fmt.Sprintf(" %3.0f%%", frac*100)
-	line += fmt.Sprintf("  %d cards", m.store.Len())
+	line += fmt.Sprintf("  %d card%s", m.store.Len(), plural(m.store.Len()))
 	if n := t.FailedJobs(); n > 0 {
 		line += "  " + m.th.Bad.Render(fmt.Sprintf("%d job%s could not be read", n, plural(n)))
 	}
@@ -505,7 +505,7 @@ func (m *model) jobsPanel() []string {
 		show = show[:maxRows-1]
 	}
 	for _, j := range show {
-		lines = append(lines, jobs.Line(m.th, j, w))
+		lines = append(lines, jobs.Lines(m.th, j, w)...)
 	}
 	if hidden > 0 {
 		lines = append(lines, m.th.Dim.Render(fmt.Sprintf("  … %d more job%s (p shows all)", hidden, plural(hidden))))
@@ -523,7 +523,7 @@ func (m *model) listWidth() int {
 	if !m.split() {
 		return m.width
 	}
-	return max(70, m.width*45/100)
+	return max(70, m.width*55/100)
 }
 
 // layout gives the components their sizes.
@@ -744,7 +744,7 @@ func (m *model) jobsView(h int) string {
 	lines := []string{m.th.Header.Render("All jobs (any other key returns)")}
 	m.jobsOff = max(0, min(m.jobsOff, len(all)-(h-1)))
 	for _, j := range all[m.jobsOff:] {
-		lines = append(lines, jobs.Line(m.th, j, m.width))
+		lines = append(lines, jobs.Lines(m.th, j, m.width)...)
 	}
 	if len(all) == 0 {
 		lines = append(lines, m.th.Dim.Render("  no job discovered yet"))

@@ -81,9 +81,9 @@ func (m *model) pickerView(h int) string {
 		j := p.items[i]
 		var label string
 		if j == nil {
-			label = fmt.Sprintf("All jobs  (%d cards)", m.store.Len())
+			label = fmt.Sprintf("All jobs  (%d card%s)", m.store.Len(), plural(m.store.Len()))
 		} else {
-			label = fmt.Sprintf("%s  (%d cards)", j.Name, j.Findings)
+			label = fmt.Sprintf("%s  (%d card%s)", j.Name, j.Findings, plural(j.Findings))
 			switch {
 			case j.State == pipeline.JobFailed:
 				label += "  " + m.th.Bad.Render("could not be read: "+j.Error)

@@ -260,11 +260,17 @@ func stateLabel(th *theme.Theme, j *Job) string {
 //
 //	✗ name        failed    ██████░░░░  3/5 chunks  1.2 MB  reason
 func Line(th *theme.Theme, j *Job, width int) string {
-	icon := map[pipeline.JobState]string{
-		pipeline.JobDone: th.OK.Render("✓"), pipeline.JobFailed: th.Bad.Render("✗"),
-		pipeline.JobFetching: th.Busy.Render("↓"), pipeline.JobAnalysing: th.Busy.Render("…"),
-	}[j.State]
-	if icon == "" {
+	var icon string
+	switch j.State {
+	case pipeline.JobDone:
+		icon = th.OK.Render("✓")
+	case pipeline.JobFailed:
+		icon = th.Bad.Render("✗")
+	case pipeline.JobFetching:
+		icon = th.Busy.Render("↓")
+	case pipeline.JobAnalysing:
+		icon = th.Busy.Render("…")
+	default:
 		icon = th.Dim.Render("·")
 	}
 	nameW := max(8, min(24, width/4))
@@ -273,7 +279,7 @@ func Line(th *theme.Theme, j *Job, width int) string {
 		name = th.Bold.Render(name)
 	}
 	barW := 10
-	if width < 60 {
+	if width < 60 || j.State == pipeline.JobFailed {
 		barW = 0
 	}
 	var b strings.Builder
@@ -281,11 +287,33 @@ func Line(th *theme.Theme, j *Job, width int) string {
 	if barW > 0 {
 		b.WriteString(Bar(th, j.Fraction(), barW) + " ")
 	}
-	b.WriteString(counts(j))
-	if j.Error != "" {
-		b.WriteString("  " + th.Bad.Render(j.Error))
+	if j.Error == "" {
+		b.WriteString(counts(j))
 	}
 	return ansi.Truncate(b.String(), width, "…")
+}
+
+// Lines draws a job as Line does, followed for a job destill could not read
+// by its reason, wrapped on up to three indented lines.
+func Lines(th *theme.Theme, j *Job, width int) []string {
+	line := Line(th, j, width)
+	if j.Error == "" {
+		return []string{line}
+	}
+	if one := line + th.Bad.Render(j.Error); ansi.StringWidth(one) <= width {
+		return []string{one}
+	}
+	out := []string{line}
+	const indent = "    "
+	wrapped := strings.Split(ansi.Wrap(j.Error, max(10, width-len(indent)), " /:"), "\n")
+	if len(wrapped) > 3 {
+		wrapped = wrapped[:3]
+		wrapped[2] = ansi.Truncate(wrapped[2]+" …", max(10, width-len(indent)), "…")
+	}
+	for _, l := range wrapped {
+		out = append(out, ansi.Truncate(indent+th.Bad.Render(l), width, "…"))
+	}
+	return out
 }
 
 func counts(j *Job) string {
@@ -294,13 +322,13 @@ func counts(j *Job) string {
 	case j.ChunksTotal > 0:
 		parts = append(parts, fmt.Sprintf("%d/%d chunks", min(j.ChunksAnalyzed, j.ChunksTotal), j.ChunksTotal))
 	case j.ChunksAnalyzed > 0:
-		parts = append(parts, fmt.Sprintf("%d chunks", j.ChunksAnalyzed))
+		parts = append(parts, fmt.Sprintf("%d chunk%s analysed", j.ChunksAnalyzed, plural(j.ChunksAnalyzed)))
 	}
 	if j.Bytes > 0 {
 		parts = append(parts, Bytes(j.Bytes))
 	}
 	if j.Findings > 0 {
-		parts = append(parts, fmt.Sprintf("%d cards", j.Findings))
+		parts = append(parts, fmt.Sprintf("%d card%s", j.Findings, plural(j.Findings)))
 	}
 	return strings.Join(parts, "  ")
 }
@@ -324,4 +352,11 @@ func pad(s string, w int) string {
 		return s + strings.Repeat(" ", w-n)
 	}
 	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
