@@ -91,6 +91,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.runCmd(),
 		a.normalizeCmd(),
+		a.migrateCmd(), a.sinkCmd(), a.statusCmd(), a.viewCmd(), a.pruneCmd(),
 	)
 	return root
 }

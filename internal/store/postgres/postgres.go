@@ -82,6 +82,25 @@ func IsRejected(err error) bool {
 	return false
 }
 
+// IsTransient reports whether err may go away by itself: the server could
+// not be reached, is starting or stopping, or aborted the transaction
+// (deadlock, serialization). Errors Postgres returns about the statement or
+// its data are not transient.
+func IsTransient(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err != nil
+	}
+	if len(pe.Code) < 2 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "08", "40", "53", "57", "58":
+		return true
+	}
+	return false
+}
+
 // Clean makes s storable as Postgres text: invalid UTF-8 becomes U+FFFD and
 // NUL bytes (which text and jsonb refuse) are dropped.
 func Clean(s string) string {

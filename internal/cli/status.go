@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/destill-ci/destill/internal/pipeline"
+	"github.com/destill-ci/destill/internal/report"
+	"github.com/destill-ci/destill/internal/store/postgres"
+)
+
+// Exit codes of destill status beyond exitOK (completed) and exitFailure.
+const (
+	exitRequestFailed = 1 // the request failed
+	exitRunning       = 3 // still pending or processing (without --watch)
+)
+
+type statusOptions struct {
+	watch    bool
+	interval time.Duration
+	format   string
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status <request-id>",
+		Short: "Show a request's state and progress from Postgres",
+		Long: `Show where a request of the agentic data plane stands: its state, jobs
+and chunks done, findings stored and timing, as recorded in the Postgres at
+DATABASE_URL.
+
+Exit status: 0 completed, 1 failed (or an error), 3 still pending or
+processing. --watch follows the request until it completes or fails.`,
+		Example: `  destill status 5b0e…
+  destill status --watch 5b0e…`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{errors.New("status needs one request id (destill run prints it)")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.status(cmd.Context(), args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.watch, "watch", "w", false, "follow the request until it completes or fails")
+	f.DurationVar(&o.interval, "interval", time.Second, "with --watch, how often to poll")
+	f.StringVarP(&o.format, "format", "f", "text", "output: text or json")
+	return cmd
+}
+
+func (a *app) status(ctx context.Context, id string, o statusOptions) error {
+	if o.format != "text" && o.format != "json" {
+		return usageError{fmt.Errorf("unknown --format %q: use text or json", o.format)}
+	}
+	if o.interval <= 0 {
+		o.interval = time.Second
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var (
+		r       postgres.Request
+		last    string
+		waiting = time.Now()
+	)
+	for {
+		r, err = st.Request(ctx, id)
+		switch {
+		case errors.Is(err, postgres.ErrNotFound) && o.watch && time.Since(waiting) < 30*time.Second:
+			// A request just submitted appears once the sink stores it.
+		case err != nil:
+			return notFound(err, "request "+id)
+		case !o.watch || r.State.Done():
+			if err := a.writeStatus(a.stdio.Out, r, o.format, time.Now()); err != nil {
+				return err
+			}
+			return statusExit(r)
+		default:
+			if line := progressLine(r); line != last && o.format == "text" {
+				fmt.Fprintln(a.stdio.Err, line)
+				last = line
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(o.interval):
+		}
+	}
+}
+
+// statusExit maps a request's state to the exit status.
+func statusExit(r postgres.Request) error {
+	switch r.State {
+	case pipeline.StateCompleted:
+		return nil
+	case pipeline.StateFailed:
+		return exitError{code: exitRequestFailed, err: fmt.Errorf("request %s failed: %s", r.RequestID, report.Sanitize(r.Error))}
+	}
+	return exitError{code: exitRunning, err: fmt.Errorf("request %s is still %s (use --watch to wait)", r.RequestID, r.State)}
+}
+
+func progressLine(r postgres.Request) string {
+	return fmt.Sprintf("%s: jobs %d/%d, chunks %d/%d, %d findings", r.State, r.JobsDone, r.JobsTotal, r.ChunksAnalyzed, r.ChunksTotal, r.Findings)
+}
+
+func (a *app) writeStatus(w io.Writer, r postgres.Request, format string, now time.Time) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "request   %s\n", r.RequestID)
+	if r.BuildURL != "" {
+		fmt.Fprintf(&b, "build     %s\n", report.Sanitize(r.BuildURL))
+	}
+	fmt.Fprintf(&b, "state     %s\n", r.State)
+	if r.Error != "" {
+		fmt.Fprintf(&b, "error     %s\n", report.Sanitize(r.Error))
+	}
+	fmt.Fprintf(&b, "jobs      %d/%d done\n", r.JobsDone, r.JobsTotal)
+	fmt.Fprintf(&b, "chunks    %d/%d analyzed\n", r.ChunksAnalyzed, r.ChunksTotal)
+	fmt.Fprintf(&b, "findings  %d\n", r.Findings)
+	if r.SubmittedAt != nil {
+		fmt.Fprintf(&b, "submitted %s (%s ago)\n", r.SubmittedAt.UTC().Format(time.RFC3339), now.Sub(*r.SubmittedAt).Round(time.Second))
+	}
+	if r.StartedAt != nil {
+		fmt.Fprintf(&b, "started   %s\n", r.StartedAt.UTC().Format(time.RFC3339))
+	}
+	if r.CompletedAt != nil {
+		fmt.Fprintf(&b, "finished  %s", r.CompletedAt.UTC().Format(time.RFC3339))
+		if r.StartedAt != nil {
+			fmt.Fprintf(&b, " (took %s)", r.CompletedAt.Sub(*r.StartedAt).Round(time.Millisecond))
+		}
+		b.WriteString("\n")
+	}
+	for i, j := range r.Jobs {
+		if i == 0 {
+			b.WriteString("\n")
+		}
+		name := j.Name
+		if name == "" {
+			name = j.ID
+		}
+		chunks := "?"
+		if j.Chunks != nil {
+			chunks = fmt.Sprint(*j.Chunks)
+		}
+		fmt.Fprintf(&b, "  %-9s %s  chunks %d/%s  findings %d", j.State, report.Sanitize(name), j.ChunksAnalyzed, chunks, j.Findings)
+		if j.Error != "" {
+			fmt.Fprintf(&b, "  error: %s", report.Sanitize(j.Error))
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/pipeline"
+	"github.com/destill-ci/destill/internal/report"
+	"github.com/destill-ci/destill/internal/store/postgres"
+	"github.com/destill-ci/destill/internal/tui"
+)
+
+type viewOptions struct {
+	build  string
+	format string
+	limit  int
+}
+
+func (a *app) viewCmd() *cobra.Command {
+	var o viewOptions
+	cmd := &cobra.Command{
+		Use:   "view <request-id> | --build <url>",
+		Short: "Show a request's stored triage cards with their history",
+		Long: `Show the triage cards stored in Postgres (DATABASE_URL) for a request, most
+severe first. Each card says whether its message is new in this build or
+recurring, in how many builds it appeared, and when it was first and last
+seen.
+
+On a terminal it opens the terminal UI; otherwise, or with --format, it
+prints text, json (an array) or jsonl (one card a line).`,
+		Example: `  destill view 5b0e…
+  destill view --build https://buildkite.com/acme/api/builds/1234
+  destill view --format jsonl 5b0e… | jq .history`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case o.build == "" && len(args) != 1:
+				return usageError{errors.New("view needs a request id or --build <url>")}
+			case o.build != "" && len(args) != 0:
+				return usageError{errors.New("give a request id or --build, not both")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			return a.view(cmd.Context(), id, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.build, "build", "", "open the latest request of this build URL")
+	f.StringVarP(&o.format, "format", "f", "", "output: text, json or jsonl; default the terminal UI on a terminal, json otherwise")
+	f.IntVar(&o.limit, "limit", 20, "text output: show at most this many cards (0: all)")
+	return cmd
+}
+
+func (a *app) view(ctx context.Context, id string, o viewOptions) error {
+	switch o.format {
+	case "", "text", "json", "jsonl":
+	default:
+		return usageError{fmt.Errorf("unknown --format %q: use text, json or jsonl", o.format)}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if o.build != "" {
+		if id, err = st.LatestRequest(ctx, o.build); err != nil {
+			return notFound(err, "build "+o.build)
+		}
+	}
+	req, err := st.Request(ctx, id)
+	if err != nil {
+		return notFound(err, "request "+id)
+	}
+	findings, err := st.Findings(ctx, id)
+	if err != nil {
+		return err
+	}
+
+	format := o.format
+	if format == "" {
+		if a.isTerminal(a.stdio.Out) {
+			return a.viewTUI(ctx, req, findings)
+		}
+		format = "json"
+	}
+	switch format {
+	case "json":
+		if findings == nil {
+			findings = []postgres.Finding{}
+		}
+		enc := json.NewEncoder(a.stdio.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(findings)
+	case "jsonl":
+		enc := json.NewEncoder(a.stdio.Out)
+		for _, f := range findings {
+			if err := enc.Encode(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return writeFindingsText(a.stdio.Out, req, findings, o.limit)
+}
+
+// writeFindingsText prints cards with their history for a reader.
+func writeFindingsText(w io.Writer, r postgres.Request, fs []postgres.Finding, limit int) error {
+	var b strings.Builder
+	title := r.BuildURL
+	if title == "" {
+		title = r.RequestID
+	}
+	fmt.Fprintf(&b, "%s — %s, %d findings\n", report.Sanitize(title), r.State, len(fs))
+	shown := fs
+	if limit > 0 && len(shown) > limit {
+		shown = shown[:limit]
+	}
+	for i, f := range shown {
+		job := f.Job.Name
+		if job == "" {
+			job = f.Job.ID
+		}
+		fmt.Fprintf(&b, "\n%d. %-5s %.2f  %s:%d  %s\n", i+1, f.Severity, f.ConfidenceScore, report.Sanitize(job), f.LineNumber, historyText(f.History))
+		fmt.Fprintf(&b, "   %s\n", report.Sanitize(f.Message))
+	}
+	if len(shown) < len(fs) {
+		fmt.Fprintf(&b, "\n… %d more (--limit 0 shows all)\n", len(fs)-len(shown))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func historyText(h postgres.History) string {
+	if !h.SeenBefore {
+		if h.Builds > 1 {
+			return fmt.Sprintf("[new here; since in %d builds]", h.Builds)
+		}
+		return "[new]"
+	}
+	return fmt.Sprintf("[recurring: %d builds, %d times, first %s, last %s]",
+		h.Builds, h.Occurrences, h.FirstSeen.UTC().Format("2006-01-02"), h.LastSeen.UTC().Format("2006-01-02"))
+}
+
+// Metadata keys that carry a stored card's history to the terminal UI.
+const (
+	metaSeenBefore  = "history.seen_before"
+	metaBuilds      = "history.builds"
+	metaOccurrences = "history.occurrences"
+	metaFirstSeen   = "history.first_seen"
+	metaLastSeen    = "history.last_seen"
+	metaMaxSeverity = "history.max_severity"
+)
+
+// viewTUI opens the terminal UI over the stored request: its jobs as
+// progress events, then its cards with their history in Metadata.
+func (a *app) viewTUI(ctx context.Context, r postgres.Request, fs []postgres.Finding) error {
+	feed := tui.FeedFunc(func(ctx context.Context, fn func(pipeline.Event) error) error {
+		for _, ev := range storedEvents(r, fs) {
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+		if r.State == pipeline.StateFailed {
+			return fmt.Errorf("%w: %s", pipeline.ErrRequestFailed, r.Error)
+		}
+		return nil
+	})
+	title := r.BuildURL
+	if title == "" {
+		title = "request " + r.RequestID
+	}
+	return tui.Run(ctx, feed, tui.Options{Title: title, NoColor: !a.color(a.stdio.Out), In: a.stdio.In, Out: a.stdio.Out})
+}
+
+// storedEvents replays a stored request as pipeline events.
+func storedEvents(r postgres.Request, fs []postgres.Finding) []pipeline.Event {
+	var evs []pipeline.Event
+	t := time.Now()
+	if r.StartedAt != nil {
+		t = *r.StartedAt
+	}
+	evs = append(evs, pipeline.Event{Progress: &contracts.Progress{Version: contracts.Version, RequestID: r.RequestID,
+		Kind: contracts.ProgressRequestStarted, Jobs: r.JobsTotal, Time: t}})
+	for _, j := range r.Jobs {
+		base := contracts.Progress{Version: contracts.Version, RequestID: r.RequestID, JobID: j.ID, JobName: j.Name,
+			JobURL: j.URL, JobOutcome: j.Outcome, Time: t}
+		disc := base
+		disc.Kind = contracts.ProgressJobDiscovered
+		evs = append(evs, pipeline.Event{Progress: &disc})
+		chunks := 0
+		if j.Chunks != nil {
+			chunks = *j.Chunks
+		}
+		for i := 0; i < j.ChunksAnalyzed; i++ {
+			c := base
+			c.Kind, c.ChunkIndex = contracts.ProgressChunkAnalyzed, i
+			evs = append(evs, pipeline.Event{Progress: &c})
+		}
+		switch j.State {
+		case "done", "failed":
+			end := base
+			end.Kind, end.Chunks, end.Error = contracts.ProgressJobDone, chunks, j.Error
+			if j.State == "failed" {
+				end.Kind = contracts.ProgressJobFailed
+			}
+			evs = append(evs, pipeline.Event{Progress: &end})
+		}
+	}
+	for i := range fs {
+		c := fs[i].TriageCard
+		h := fs[i].History
+		meta := make(map[string]string, len(c.Metadata)+6)
+		for k, v := range c.Metadata {
+			meta[k] = v
+		}
+		meta[metaSeenBefore] = strconv.FormatBool(h.SeenBefore)
+		meta[metaBuilds] = strconv.FormatInt(h.Builds, 10)
+		meta[metaOccurrences] = strconv.FormatInt(h.Occurrences, 10)
+		meta[metaFirstSeen] = h.FirstSeen.UTC().Format(time.RFC3339)
+		meta[metaLastSeen] = h.LastSeen.UTC().Format(time.RFC3339)
+		meta[metaMaxSeverity] = h.MaxSeverity.String()
+		c.Metadata = meta
+		evs = append(evs, pipeline.Event{Card: &c})
+	}
+	if r.State == pipeline.StateFailed {
+		evs = append(evs, pipeline.Event{Progress: &contracts.Progress{Version: contracts.Version, RequestID: r.RequestID,
+			Kind: contracts.ProgressRequestFailed, Error: r.Error, Time: t}})
+	}
+	return evs
+}
