@@ -92,6 +92,10 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runCmd(),
 		a.normalizeCmd(),
 		a.migrateCmd(), a.sinkCmd(), a.statusCmd(), a.viewCmd(), a.pruneCmd(),
+		a.devCmd(),
+		a.topicsCmd(),
+		a.ingestCmd(),
+		a.analyzeCmd(),
 	)
 	return root
 }
