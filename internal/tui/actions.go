@@ -20,6 +20,7 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/tui/findings"
+	"github.com/destill-ci/destill/internal/tui/sanitize"
 )
 
 // osc52 is the sequence that asks the terminal to put text on the system
@@ -108,11 +109,14 @@ func writeContext(b *strings.Builder, c *findings.Card, indent string) {
 // anchors (Buildkite: <build>#<job-id>/<line>[-<end>]); otherwise the job's
 // page. It returns "" for a job without an http(s) page.
 func lineURL(c contracts.TriageCard) string {
+	if sanitize.String(c.Job.URL) != c.Job.URL {
+		return ""
+	}
 	u, err := url.Parse(c.Job.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ""
 	}
-	if strings.HasSuffix(u.Host, "buildkite.com") && c.Job.ID != "" && c.LineNumber > 0 {
+	if strings.HasSuffix(u.Host, "buildkite.com") && c.Job.ID != "" && c.LineNumber > 0 && safeFragment(c.Job.ID) {
 		frag := c.Job.ID + "/" + strconv.Itoa(c.LineNumber)
 		if c.EndLine > c.LineNumber {
 			frag += "-" + strconv.Itoa(c.EndLine)
@@ -120,6 +124,16 @@ func lineURL(c contracts.TriageCard) string {
 		u.Fragment = frag
 	}
 	return u.String()
+}
+
+// safeFragment reports whether a job id can go into a URL fragment as it is.
+func safeFragment(id string) bool {
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *model) browse() tea.Cmd {
@@ -252,19 +266,19 @@ func exportMarkdown(title string, now time.Time, q findings.Query, rows []findin
 	var b strings.Builder
 	b.WriteString("# destill triage")
 	if title != "" {
-		b.WriteString(": " + mdEscape(title))
+		b.WriteString(": " + mdEscape(sanitize.String(title)))
 	}
 	b.WriteString("\n\n")
 	v := viewOf(q)
 	fmt.Fprintf(&b, "Exported %s. View: grouped=%t, sort=%s", now.UTC().Format(time.RFC3339), v.Grouped, v.Sort)
 	if v.JobID != "" {
-		fmt.Fprintf(&b, ", job=%s", mdEscape(v.JobID))
+		fmt.Fprintf(&b, ", job=%s", mdEscape(sanitize.String(v.JobID)))
 	}
 	if v.MinSeverity != "" {
 		fmt.Fprintf(&b, ", severity≥%s", v.MinSeverity)
 	}
 	if v.Search != "" {
-		fmt.Fprintf(&b, ", search=%s", mdEscape(v.Search))
+		fmt.Fprintf(&b, ", search=%s", mdEscape(sanitize.String(v.Search)))
 	}
 	fmt.Fprintf(&b, ". %d rows.\n", len(rows))
 	for i, r := range rows {

@@ -102,8 +102,13 @@ func newModel(ctx context.Context, feed Feed, opts Options, r *lipgloss.Renderer
 		list:    cardlist.New(th),
 		detail:  detail.New(th),
 		input:   in,
+		// A terminal reports its size at once; this is for one that
+		// cannot (output to a pipe or file).
+		width:  80,
+		height: 24,
 	}
 	m.list.Grouped = true
+	m.layout()
 	return m
 }
 
