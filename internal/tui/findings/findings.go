@@ -36,6 +36,7 @@ type Card struct {
 	Rule        string
 
 	group    *group
+	jobOrder int    // the job's place in line order
 	haystack string // lower-cased search text, built on first search
 }
 
@@ -174,6 +175,7 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 		Rule:        sanitize.String(tc.Rule),
 	}
 	s.NoteJob(c.JobID)
+	c.jobOrder = s.jobOrder[c.JobID]
 	key := tc.MessageHash
 	if key == "" {
 		key = "\x00" + tc.ID + "\x00" + itoa(c.Seq)
@@ -195,13 +197,19 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 
 // Matches reports whether c passes q's filters.
 func (q Query) Matches(c *Card) bool {
+	q.Search = strings.ToLower(q.Search)
+	return q.matches(c)
+}
+
+// matches is Matches for a query whose Search is lower-cased.
+func (q Query) matches(c *Card) bool {
 	if q.JobID != "" && c.JobID != q.JobID {
 		return false
 	}
 	if c.Raw.Severity < q.MinSeverity {
 		return false
 	}
-	if q.Search != "" && !strings.Contains(c.search(), strings.ToLower(q.Search)) {
+	if q.Search != "" && !strings.Contains(c.search(), q.Search) {
 		return false
 	}
 	return true
@@ -209,11 +217,13 @@ func (q Query) Matches(c *Card) bool {
 
 // Rows returns the rows q selects, in q's order.
 func (s *Store) Rows(q Query) []Row {
+	by := q.Sort
+	q.Search = strings.ToLower(q.Search)
 	rows := make([]Row, 0, 64)
 	if q.Grouped {
 		best := make(map[*group]int, len(s.groups))
 		for _, c := range s.cards {
-			if !q.Matches(c) {
+			if !q.matches(c) {
 				continue
 			}
 			if i, ok := best[c.group]; ok {
@@ -228,19 +238,19 @@ func (s *Store) Rows(q Query) []Row {
 		}
 	} else {
 		for _, c := range s.cards {
-			if q.Matches(c) {
+			if q.matches(c) {
 				rows = append(rows, Row{Card: c, Count: 1})
 			}
 		}
 	}
-	s.sortRows(rows, q.Sort)
+	s.sortRows(rows, by)
 	return rows
 }
 
 func (s *Store) sortRows(rows []Row, by Sort) {
 	switch by {
 	case ByLine:
-		slices.SortFunc(rows, func(a, b Row) int { return s.lineCmp(a.Card, b.Card) })
+		slices.SortFunc(rows, func(a, b Row) int { return lineCmp(a.Card, b.Card) })
 	case ByRecurrence:
 		slices.SortFunc(rows, func(a, b Row) int {
 			if c := cmp.Compare(b.Card.Recurrence(), a.Card.Recurrence()); c != 0 {
@@ -259,7 +269,7 @@ func (s *Store) rankCmp(a, b *Card) int {
 	if c := rankOnly(a, b); c != 0 {
 		return c
 	}
-	return s.lineCmp(a, b)
+	return lineCmp(a, b)
 }
 
 func rankOnly(a, b *Card) int {
@@ -280,8 +290,8 @@ func rankLess(a, b *Card) bool {
 	return a.Seq < b.Seq
 }
 
-func (s *Store) lineCmp(a, b *Card) int {
-	if c := cmp.Compare(s.jobOrder[a.JobID], s.jobOrder[b.JobID]); c != 0 {
+func lineCmp(a, b *Card) int {
+	if c := cmp.Compare(a.jobOrder, b.jobOrder); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.Raw.LineNumber, b.Raw.LineNumber); c != 0 {
