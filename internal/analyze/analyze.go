@@ -31,7 +31,7 @@ const (
 	defaultMinConfidence = 0.25
 	defaultMaxLineBytes  = 4096
 	// maxDetectBytes bounds the text of one line the rules look at.
-	maxDetectBytes = 8192
+	maxDetectBytes = 1024
 	// maxBlockLines bounds how far a multi-line finding extends.
 	maxBlockLines = contracts.ContextAfter
 )

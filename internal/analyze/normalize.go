@@ -20,6 +20,9 @@ const (
 	phTime = "<ts>"
 	phIP   = "<ip>"
 	phTmp  = "<tmp>"
+	phHost = "<host>"
+	phSize = "<size>"
+	phName = "<name>"
 )
 
 // Normalize masks what varies between runs of the same error: dates and
@@ -51,7 +54,20 @@ func Normalize(message string) string {
 		// Looking at the output, not the input, keeps Normalize idempotent.
 		n := len(b)
 		atBoundary := n == 0 || !isAlnum(b[n-1]) && !(b[n-1] == '.' && n >= 2 && isAlnum(b[n-2]))
+		if atBoundary && c == '-' && i+1 < len(s) && isDigit(s[i+1]) {
+			// A sign belongs to its number.
+			if k, ph := maskAt(s, i+1); k > 0 && ph == phNum {
+				b = append(b, ph...)
+				i += 1 + k
+				continue
+			}
+		}
 		if atBoundary {
+			if k := userValueLen(b, s[i:]); k > 0 {
+				b = append(b, phName...)
+				i += k
+				continue
+			}
 			if k, ph := maskAt(s, i); k > 0 {
 				b = append(b, ph...)
 				i += k
@@ -151,6 +167,12 @@ func maskAt(s string, i int) (int, string) {
 	}
 	if n := ipLen(r); n > 0 {
 		return n, phIP
+	}
+	if n := hostLen(r); n > 0 {
+		return n, phHost
+	}
+	if n := sizeLen(r); n > 0 {
+		return n, phSize
 	}
 	// The alphanumeric token starting here.
 	end := 0
@@ -332,6 +354,83 @@ func ipLen(s string) int {
 		for n < len(s) && isDigit(s[n]) {
 			n++
 		}
+	}
+	return n
+}
+
+// hostLen matches a host name that holds digits, such as
+// 220-135-151-1.example.net: at least three labels, none all digits, the
+// last all letters.
+func hostLen(s string) int {
+	n, labels, digit := 0, 0, false
+	lastStart := 0
+	for {
+		start := n
+		allDigits := true
+		for n < len(s) && (isAlnum(s[n]) || s[n] == '-') {
+			if isDigit(s[n]) {
+				digit = true
+			} else {
+				allDigits = false
+			}
+			n++
+		}
+		if n == start || allDigits {
+			return 0
+		}
+		labels++
+		lastStart = start
+		if n+1 < len(s) && s[n] == '.' && isAlnum(s[n+1]) {
+			n++
+			continue
+		}
+		break
+	}
+	if labels < 3 || !digit {
+		return 0
+	}
+	for k := lastStart; k < n; k++ {
+		if !(s[k] >= 'a' && s[k] <= 'z' || s[k] >= 'A' && s[k] <= 'Z') {
+			return 0
+		}
+	}
+	return n
+}
+
+// sizeLen matches an amount of data: 12 KB, 3.5MiB, 512 bytes.
+func sizeLen(s string) int {
+	n := digits(s, 0, 20)
+	if n == 0 {
+		return 0
+	}
+	if n+1 < len(s) && s[n] == '.' && isDigit(s[n+1]) {
+		n++
+		n += digits(s, n, 20)
+	}
+	if n < len(s) && s[n] == ' ' {
+		n++
+	}
+	for _, u := range [...]string{"bytes", "KiB", "MiB", "GiB", "KB", "MB", "GB", "kB", "B"} {
+		if strings.HasPrefix(s[n:], u) && (n+len(u) == len(s) || !isAlnum(s[n+len(u)])) {
+			return n + len(u)
+		}
+	}
+	return 0
+}
+
+// userValueLen matches the name after "user " or "user=" (and rhost=), which
+// varies between runs, when out ends with that key.
+func userValueLen(out []byte, s string) int {
+	o := string(out)
+	if !(strings.HasSuffix(o, "user ") || strings.HasSuffix(o, "user=") || strings.HasSuffix(o, "rhost=")) {
+		return 0
+	}
+	if strings.HasPrefix(s, phName) {
+		return len(phName)
+	}
+	n := 0
+	for n < len(s) && s[n] != ' ' && s[n] != '\t' && s[n] != ')' && s[n] != ']' && s[n] != ',' && s[n] != ';' && s[n] != '\'' && s[n] != '"' {
+		n++
 	}
 	return n
 }

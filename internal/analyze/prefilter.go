@@ -5,12 +5,12 @@ package analyze
 // prefilter finds them with literal byte comparisons so that the heavier
 // matching runs on a few percent of the lines only.
 var keywords = []string{
-	"error", "err!", "err:", "fail", "fatal", "panic", "exception", "warn",
+	"error", "err!", "err:", "fail", "fatal", "panic", "exception",
 	"traceback", "caused by", "killed", "timed out", "timeout", "time limit",
 	"abort", "segmentation fault", "core dumped", "not found", "no such file",
-	"undefined", "denied", "refused", "cannot", "can't", "unable to",
+	"undefined", "denied", "refused", "could not resolve",
 	"exit code", "exit status", "exited with", "backoff", "errimagepull",
-	"assert", "mismatch", "cancel", "terminated", "not ok",
+	"assert", "cancel", "not ok", "not recognized", "137", "out of memory", "shutdown signal",
 	"no output has been received", "__ test", "✕", "✗", "✖", "✘", "●", "🚨",
 }
 
