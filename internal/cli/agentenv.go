@@ -19,6 +19,7 @@ import (
 	"github.com/destill-ci/destill/internal/agent"
 	"github.com/destill-ci/destill/internal/broker"
 	"github.com/destill-ci/destill/internal/broker/kafka"
+	"github.com/destill-ci/destill/internal/pipeline/agentic"
 )
 
 // kafkaBroker connects to the cluster named by REDPANDA_BROKERS (and the
@@ -268,4 +269,28 @@ func serveMetrics(addr string, m *agentMetrics, b *kafka.Broker, log *slog.Logge
 		defer cancel()
 		srv.Shutdown(ctx)
 	}, nil
+}
+
+// submitAgentic publishes req to the agentic data plane (REDPANDA_BROKERS)
+// and prints its id on stdout and how to follow it on stderr. The agents
+// (destill ingest, destill analyze) do the work.
+func (a *app) submitAgentic(ctx context.Context, req contracts.AnalysisRequest) error {
+	b, err := a.kafkaBroker(kafka.Config{})
+	if err != nil {
+		return err
+	}
+	p := agentic.New(b, agentic.Config{})
+	defer p.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := requireTopics(cctx, b, contracts.TopicRequests); err != nil {
+		return err
+	}
+	id, err := p.Submit(cctx, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdio.Out, id)
+	fmt.Fprintf(a.stdio.Err, "submitted request %s to the agentic data plane; follow it with:\n  destill status %s\n  destill view %s\n", id, id, id)
+	return nil
 }
