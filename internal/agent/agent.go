@@ -90,7 +90,7 @@ func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker
 		if c.RequestID == "" || c.LineEnd < c.LineStart-1 || c.OwnedEnd > c.LineEnd {
 			return DeadLetter(ctx, pub, GroupAnalyze, m, fmt.Errorf("chunk has inconsistent positions"))
 		}
-		cards := eng.Analyze(&c)
+		cards := uniqueIDs(eng.Analyze(&c))
 		for i := range cards {
 			out, err := ingest.Encode(contracts.TopicFindings, c.RequestID, ingest.KindCard, &cards[i])
 			if err != nil {
@@ -104,4 +104,18 @@ func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker
 			BuildID: c.BuildID, JobID: c.Job.ID, JobName: c.Job.Name, ChunkIndex: c.ChunkIndex, Findings: len(cards),
 			Lines: c.OwnedEnd - c.OwnedStart + 1, Time: time.Now().UTC()})
 	}
+}
+
+// uniqueIDs keeps the first card of each id: one finding per line, so that
+// the chunk_analyzed count matches the distinct cards consumers receive.
+func uniqueIDs(cards []contracts.TriageCard) []contracts.TriageCard {
+	seen := make(map[string]bool, len(cards))
+	out := cards[:0]
+	for _, c := range cards {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
