@@ -149,7 +149,7 @@ SELECT * FROM unnest(
     $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
     $10::text[], $11::smallint[], $12::float8[], $13::int[], $14::int[], $15::text[],
     $16::text[], $17::int[], $18::text[], $19::text[], $20::jsonb[], $21::jsonb[],
-    $22::text[], $23::text[], $24::int[], $25::timestamptz[])
+    $22::text[], $23::text[], $24::int[], $25::text[]::timestamptz[])
 ON CONFLICT (id) DO NOTHING`
 
 // FindingRow is a card as the findings table stores it: what both sinks
@@ -201,7 +201,7 @@ func findingColumns(cards []contracts.TriageCard) ([]any, error) {
 		ranks                                                    = make([]int16, n)
 		scores                                                   = make([]float64, n)
 		lines, ends, nvers, chunks                               = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		stamps                                                   = make([]*time.Time, n)
+		stamps                                                   = make([]*string, n)
 	)
 	for i := range cards {
 		r, err := Row(&cards[i])
@@ -212,7 +212,7 @@ func findingColumns(cards []contracts.TriageCard) ([]any, error) {
 		jids[i], jnames[i], jurls[i], jouts[i] = r.JobID, r.JobName, r.JobURL, r.JobOutcome
 		sevs[i], ranks[i], scores[i], lines[i], ends[i] = r.Severity, r.SeverityRank, r.ConfidenceScore, r.LineNumber, r.EndLine
 		hashes[i], norms[i], nvers[i], raws[i], msgs[i] = r.MessageHash, r.NormalizedMessage, r.NormalizerVersion, r.RawMessage, r.Message
-		pres[i], posts[i], notes[i], rules[i], chunks[i], stamps[i] = r.PreContext, r.PostContext, r.ContextNote, r.Rule, r.ChunkIndex, r.LogTimestamp
+		pres[i], posts[i], notes[i], rules[i], chunks[i], stamps[i] = r.PreContext, r.PostContext, r.ContextNote, r.Rule, r.ChunkIndex, timeText(r.LogTimestamp)
 	}
 	return []any{ids, reqs, bids, burls, srcs, jids, jnames, jurls, jouts,
 		sevs, ranks, scores, lines, ends, hashes,
@@ -231,12 +231,7 @@ func (s *Store) ApplyRequests(ctx context.Context, reqs []contracts.AnalysisRequ
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].RequestID < sorted[j].RequestID })
 	b := &pgx.Batch{}
 	for _, r := range sorted {
-		var at *time.Time
-		if !r.Timestamp.IsZero() {
-			t := r.Timestamp
-			at = &t
-		}
-		b.Queue("SELECT destill_apply_request($1, $2, $3)", Clean(r.RequestID), Clean(r.BuildURL), at)
+		b.Queue("SELECT destill_apply_request($1, $2, $3)", Clean(r.RequestID), Clean(r.BuildURL), timeText(&r.Timestamp))
 	}
 	return s.sendBatch(ctx, b, "apply requests")
 }
@@ -261,14 +256,21 @@ const applyProgressSQL = "SELECT destill_apply_progress($1, $2, $3, $4, $5, $6, 
 
 // ProgressArgs are the arguments of destill_apply_progress for e, cleaned.
 func ProgressArgs(e contracts.Progress) []any {
-	var at *time.Time
-	if !e.Time.IsZero() {
-		t := e.Time
-		at = &t
-	}
+	at := timeText(&e.Time)
 	return []any{Clean(e.RequestID), Clean(string(e.Kind)), Clean(e.JobID), Clean(e.JobName), Clean(e.JobURL),
 		Clean(string(e.JobOutcome)), int32(e.ChunkIndex), int32(e.Jobs), int32(e.Chunks), int32(e.Findings),
 		Clean(e.Error), at}
+}
+
+// timeText renders t for Postgres to parse, nil for no time. Postgres rounds
+// sub-microsecond digits itself, exactly as when Redpanda Connect passes the
+// JSON timestamp through.
+func timeText(t *time.Time) *string {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	s := t.Format(time.RFC3339Nano)
+	return &s
 }
 
 func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch, op string) error {

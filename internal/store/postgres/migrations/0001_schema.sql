@@ -75,8 +75,10 @@ CREATE TABLE findings (
     normalizer_version integer NOT NULL DEFAULT 0,
     raw_message        text NOT NULL DEFAULT '',
     message            text NOT NULL DEFAULT '',
-    pre_context        jsonb NOT NULL DEFAULT '[]',
-    post_context       jsonb NOT NULL DEFAULT '[]',
+    -- lz4 compresses the context (about 2 KB a row) several times faster
+    -- than the default pglz: measured by the sink benchmark.
+    pre_context        jsonb COMPRESSION lz4 NOT NULL DEFAULT '[]',
+    post_context       jsonb COMPRESSION lz4 NOT NULL DEFAULT '[]',
     context_note       text NOT NULL DEFAULT '',
     rule               text NOT NULL DEFAULT '',
     chunk_index        integer NOT NULL DEFAULT 0,
