@@ -213,6 +213,15 @@ func (m *model) selected() (*findings.Card, bool) {
 func (m *model) split() bool { return m.width >= splitWidth }
 
 func (m *model) key(msg tea.KeyMsg) tea.Cmd {
+	// Keys typed faster than the terminal is read arrive as one message
+	// ("jjj"); outside text entry each is a command of its own.
+	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !m.searching {
+		var cmds []tea.Cmd
+		for _, r := range msg.Runes {
+			cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+		}
+		return tea.Batch(cmds...)
+	}
 	k := m.keys
 	if key.Matches(msg, k.ForceQuit) {
 		return tea.Quit

@@ -364,3 +364,15 @@ func TestResize(t *testing.T) {
 		t.Errorf("cursor after resizes = %d, want 2", m.list.Cursor())
 	}
 }
+
+func TestFastKeysSplit(t *testing.T) {
+	m := complete(t, 80, 24)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jjv")})
+	if m.list.Cursor() != 2 || m.query.MinSeverity != contracts.SeverityWarn {
+		t.Errorf(`"jjv" in one message: cursor %d severity %v, want 2 and WARN`, m.list.Cursor(), m.query.MinSeverity)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/abc")})
+	if !m.searching || m.input.Value() != "abc" {
+		t.Errorf(`"/abc" in one message: searching %v input %q, want a search for abc`, m.searching, m.input.Value())
+	}
+}
