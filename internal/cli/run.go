@@ -15,6 +15,7 @@ import (
 	"github.com/destill-ci/destill/internal/pipeline/local"
 	"github.com/destill-ci/destill/internal/report"
 	"github.com/destill-ci/destill/internal/source"
+	"github.com/destill-ci/destill/internal/tui"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -27,6 +28,7 @@ type runOptions struct {
 	chunkBytes int
 	requestID  string
 	local      bool
+	baseline   string
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -58,12 +60,13 @@ plane and prints its id instead (use --local to analyse here anyway).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.format, "format", "f", "", "output: text, json (an array) or jsonl (one card a line, best first); default text, or the terminal UI on a terminal")
+	f.StringVarP(&o.format, "format", "f", "", "output: tui, text, json (an array) or jsonl (one card a line, best first); default tui on a terminal, text otherwise")
 	f.IntVar(&o.limit, "limit", 10, "text output: show at most this many cards (0: all)")
 	f.IntVar(&o.workers, "workers", 0, "analyze workers (default: one per CPU)")
 	f.IntVar(&o.chunkBytes, "chunk-bytes", 0, "chunk size in encoded bytes (default 500000)")
 	f.StringVar(&o.requestID, "request-id", "", "use this request id instead of a random one (finding ids derive from it)")
 	f.BoolVar(&o.local, "local", false, "analyse in this process even when REDPANDA_BROKERS is set")
+	f.StringVar(&o.baseline, "baseline", "", "a passing log (or build URL) of the same job: findings whose message also occurs there rank last")
 	return cmd
 }
 
@@ -92,7 +95,7 @@ func requestFor(args []string, id string) (contracts.AnalysisRequest, error) {
 	return req, nil
 }
 
-func (a *app) isTerminal(w io.Writer) bool {
+func (a *app) isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
@@ -103,13 +106,28 @@ func (a *app) color(w io.Writer) bool {
 
 func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	switch o.format {
-	case "", "text", "json", "jsonl":
+	case "":
+		o.format = "text"
+		if a.isTerminal(a.stdio.Out) && a.isTerminal(a.stdio.In) {
+			o.format = "tui"
+		}
+	case "tui", "text", "json", "jsonl":
 	default:
-		return usageError{fmt.Errorf("unknown --format %q: use text, json or jsonl", o.format)}
+		return usageError{fmt.Errorf("unknown --format %q: use tui, text, json or jsonl", o.format)}
 	}
 	req, err := requestFor(args, o.requestID)
 	if err != nil {
 		return err
+	}
+	req.Baseline = o.baseline
+	if a.getenv("REDPANDA_BROKERS") != "" && !o.local {
+		return a.submitAgentic(ctx, req)
+	}
+	var base *report.Baseline
+	if o.baseline != "" {
+		if base, err = a.loadBaseline(ctx, o.baseline); err != nil {
+			return err
+		}
 	}
 	// Resolve the source now so that a wrong target is reported before any
 	// work starts; the pipeline then reuses it.
@@ -135,6 +153,9 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	id, err := p.Submit(ctx, req)
 	if err != nil {
 		return err
+	}
+	if o.format == "tui" {
+		return tui.Run(ctx, tui.PipelineFeed(p, id), tui.Options{Title: strings.Join(args, " "), NoColor: !a.color(a.stdio.Out)})
 	}
 	col := report.NewCollector()
 	showProgress := a.isTerminal(a.stdio.Err)
@@ -166,7 +187,7 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 		return fmt.Errorf("no job log could be read (%d of %d failed)", len(jobErrs), len(st.Jobs))
 	}
 
-	findings := col.Findings()
+	findings := col.Findings(base)
 	switch o.format {
 	case "json":
 		err = report.WriteJSON(a.stdio.Out, findings)
@@ -201,4 +222,33 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// loadBaseline reads every log of a passing run into a baseline.
+func (a *app) loadBaseline(ctx context.Context, target string) (*report.Baseline, error) {
+	req, err := requestFor([]string{target}, "baseline")
+	if err != nil {
+		return nil, err
+	}
+	src, err := a.openSource(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	build, err := src.Build(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	base := report.NewBaseline()
+	for _, j := range build.Jobs {
+		rc, err := src.Open(ctx, j)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		err = base.Read(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("baseline: job %s: %w", j.Name, err)
+		}
+	}
+	return base, nil
 }

@@ -19,6 +19,9 @@ type Finding struct {
 	Jobs []string `json:"jobs"`
 	// Occurrences locates the kept occurrences (job and line), best first.
 	Occurrences []Occurrence `json:"occurrences,omitempty"`
+	// InBaseline is set when the message also occurs in the passing run
+	// given as baseline: such findings rank after all others.
+	InBaseline bool `json:"in_baseline,omitempty"`
 }
 
 // Occurrence locates one card of a group.
@@ -99,8 +102,9 @@ func (c *Collector) Len() int {
 }
 
 // Findings ranks the kept cards and returns one Finding per message hash,
-// best first.
-func (c *Collector) Findings() []Finding {
+// best first. Findings whose message occurs in base (which may be nil) keep
+// their relative order but follow every other finding.
+func (c *Collector) Findings(base *Baseline) []Finding {
 	var all []contracts.TriageCard
 	for _, h := range c.order {
 		all = append(all, c.groups[h].cards...)
@@ -117,6 +121,20 @@ func (c *Collector) Findings() []Finding {
 			out = append(out, Finding{TriageCard: card, Recurrence: g.count, Jobs: slices.Clone(g.jobs)})
 		}
 		out[i].Occurrences = append(out[i].Occurrences, Occurrence{JobID: card.Job.ID, JobName: card.Job.Name, LineNumber: card.LineNumber})
+	}
+	if base != nil {
+		for i := range out {
+			out[i].InBaseline = base.Has(out[i].MessageHash)
+		}
+		slices.SortStableFunc(out, func(a, b Finding) int {
+			switch {
+			case a.InBaseline == b.InBaseline:
+				return 0
+			case b.InBaseline:
+				return -1
+			}
+			return 1
+		})
 	}
 	return out
 }

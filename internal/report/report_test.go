@@ -1,0 +1,75 @@
+package report
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/analyze"
+	"github.com/google/go-cmp/cmp"
+)
+
+func card(job string, line int, msg string, conf float64) contracts.TriageCard {
+	norm := analyze.Normalize(msg)
+	return contracts.TriageCard{
+		ID: contracts.FindingID("r", job, line), RequestID: "r", Job: contracts.Job{ID: job, Name: "job " + job},
+		LineNumber: line, EndLine: line, Message: msg, NormalizedMessage: norm, MessageHash: analyze.Hash(norm),
+		Severity: contracts.SeverityError, ConfidenceScore: conf,
+	}
+}
+
+func TestFindingsGroupByHash(t *testing.T) {
+	c := NewCollector()
+	c.Add(card("a", 10, "error: cannot find symbol Foo", 0.9))
+	c.Add(card("b", 20, "error: cannot find symbol Foo", 0.9))
+	c.Add(card("a", 30, "warning: something else failed", 0.3))
+	fs := c.Findings(nil)
+	if len(fs) != 2 {
+		t.Fatalf("Findings = %d groups, want 2", len(fs))
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Message)
+	}
+	for _, f := range fs {
+		if f.Message == "error: cannot find symbol Foo" {
+			if f.Recurrence != 2 || !cmp.Equal(f.Jobs, []string{"job a", "job b"}) {
+				t.Errorf("group: recurrence %d, jobs %v; want 2, [job a job b]", f.Recurrence, f.Jobs)
+			}
+		}
+	}
+	if c.Len() != 3 {
+		t.Errorf("Len = %d, want 3", c.Len())
+	}
+}
+
+func TestBaselineDemotes(t *testing.T) {
+	c := NewCollector()
+	c.Add(card("a", 10, "ERROR: flaky cache miss on host 12", 0.9))
+	c.Add(card("a", 40, "error: test FooTest failed", 0.5))
+	base := NewBaseline()
+	if err := base.Read(strings.NewReader("start\r\n\x1b[31mERROR: flaky cache miss on host 7\x1b[0m\r\nok\n")); err != nil {
+		t.Fatal(err)
+	}
+	fs := c.Findings(base)
+	if len(fs) != 2 || fs[0].LineNumber != 40 || !fs[1].InBaseline || fs[0].InBaseline {
+		t.Errorf("Findings with baseline = %+v, want line 40 first and line 10 marked in_baseline last", fs)
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"\x1b]0;title\x07x", "x"},
+		{"\x1b]52;c;ZXZpbA==\x1b\\y", "y"},
+		{"\x1b[2J\x1b[Hz", "z"},
+		{"a\tb", "a    b"},
+		{"c\u009b31md", "c31md"},
+		{"nul\x00byte", "nulbyte"},
+		{"\x1bP+q\x1b\\dcs", "dcs"},
+	} {
+		if got := Sanitize(tc.in); got != tc.want {
+			t.Errorf("Sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
