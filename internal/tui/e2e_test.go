@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,34 +9,21 @@ import (
 	"time"
 )
 
-// The end-to-end test runs the real UI binary in a detached tmux session on
-// log fixtures, types keys with send-keys and reads the screen with
-// capture-pane. It builds `destill` when `destill run` opens the UI on a
-// terminal, and otherwise testdata/tuimain, which wires the local pipeline
-// to Run the same way.
+// The end-to-end test builds destill and runs `destill run <log>` in a
+// detached tmux session, as a person would: keys go in with send-keys, the
+// screen comes back with capture-pane.
 
-// uiBinary builds the program to test and returns the command line prefix
-// that opens the UI on log files.
+// uiBinary builds destill and returns the command line prefix that opens
+// the UI on log files.
 func uiBinary(t *testing.T) []string {
 	t.Helper()
-	root := moduleRoot(t)
-	dir := t.TempDir()
-	run, err := os.ReadFile(filepath.Join(root, "internal/cli/run.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkg, args := "./internal/tui/testdata/tuimain", []string(nil)
-	if bytes.Contains(run, []byte("tui.Run(")) {
-		pkg, args = "./cmd/destill", []string{"run"}
-	}
-	bin := filepath.Join(dir, "ui")
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
-	cmd.Dir = root
+	bin := filepath.Join(t.TempDir(), "destill")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/destill")
+	cmd.Dir = moduleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		t.Fatalf("go build ./cmd/destill: %v\n%s", err, out)
 	}
-	t.Logf("testing %s", pkg)
-	return append([]string{bin}, args...)
+	return []string{bin, "run"}
 }
 
 func moduleRoot(t *testing.T) string {
