@@ -259,4 +259,3 @@ func TestRunBadInput(t *testing.T) {
 		}
 	})
 }
-
