@@ -63,21 +63,29 @@ func New(cfg Config) *Engine {
 
 // scratch holds per-call buffers reused across chunks.
 type scratch struct {
-	starts []int // byte offset of each line of the chunk
-	buf    []byte
+	starts  []int // byte offset of each line of the chunk
+	buf     []byte
+	cands   []finding
+	found   []finding
+	cleaned []cleanedLine
+	gen     uint32
 }
 
 // chunkLines gives access to a chunk's lines, cleaned on demand.
 type chunkLines struct {
 	content string
 	starts  []int
-	cleaned map[int]cleanedLine
+	// cleaned caches cleaned lines; an entry is valid when its gen is the
+	// chunk's.
+	cleaned []cleanedLine
+	gen     uint32
 	buf     []byte
 }
 
 type cleanedLine struct {
 	text string
 	meta lineMeta
+	gen  uint32
 }
 
 func (l *chunkLines) n() int { return len(l.starts) }
@@ -91,12 +99,12 @@ func (l *chunkLines) raw(i int) string {
 }
 
 func (l *chunkLines) clean(i int) cleanedLine {
-	if c, ok := l.cleaned[i]; ok {
+	if c := l.cleaned[i]; c.gen == l.gen {
 		return c
 	}
 	var meta lineMeta
 	l.buf, meta = cleanLine(l.buf[:0], []byte(l.raw(i)))
-	c := cleanedLine{text: string(l.buf), meta: meta}
+	c := cleanedLine{text: string(l.buf), meta: meta, gen: l.gen}
 	l.cleaned[i] = c
 	return c
 }
@@ -111,6 +119,13 @@ type finding struct {
 
 // Analyze returns the findings on the chunk's owned lines as fully filled
 // triage cards, in line order.
+//
+// Whether a line is a finding, and its extent, message and score, depend
+// only on the line itself, the contracts.ContextBefore lines before it and
+// the contracts.ContextAfter lines after it: the window that the chunk
+// owning the line always holds. Findings are therefore the same however a
+// log is cut into chunks. Anything that needs a wider view (repeats, the
+// order of errors in a job) is left to Rank.
 func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	if c == nil || c.Content == "" && c.LineEnd < c.LineStart {
 		return nil
@@ -118,41 +133,55 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	s := e.scratch.Get().(*scratch)
 	defer e.scratch.Put(s)
 	s.starts = lineStarts(s.starts[:0], c.Content)
-	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: map[int]cleanedLine{}, buf: s.buf}
+	n := len(s.starts)
+	if cap(s.cleaned) < n {
+		s.cleaned = make([]cleanedLine, n, n+n/4)
+		s.gen = 0
+	}
+	s.cleaned = s.cleaned[:n]
+	s.gen++
+	if s.gen == 0 {
+		clear(s.cleaned)
+		s.gen = 1
+	}
+	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf}
 	defer func() { s.buf = lines.buf }()
 
 	first := max(c.OwnedStart, c.LineStart) - c.LineStart
 	last := min(c.OwnedEnd, c.LineEnd) - c.LineStart
 	if c.OwnedStart == 0 && c.OwnedEnd == 0 {
-		first, last = 0, lines.n()-1
+		first, last = 0, n-1
 	}
-	last = min(last, lines.n()-1)
-	var found []finding
-	for i := first; i <= last; i++ {
-		raw := lines.raw(i)
-		if !e.pre.match([]byte(raw)) {
+	last = min(last, n-1)
+	if first > last {
+		return nil
+	}
+	// Lines outside the owned range but inside the window of an owned line
+	// can start a block that covers it, or report the failure it explains.
+	lo := max(0, first-contracts.ContextBefore)
+	hi := min(n-1, last+contracts.ContextAfter)
+
+	cands := s.cands[:0]
+	for i := lo; i <= hi; i++ {
+		if m, ok := e.detectLine(lines, i); ok {
+			f := finding{idx: i, end: i, keyIdx: i, m: m}
+			f.end, f.keyIdx = extendBlock(lines, i, m.block)
+			cands = append(cands, f)
+		}
+	}
+	s.cands = cands
+	w := window{lines: lines, cands: cands}
+
+	found := s.found[:0]
+	for k := range cands {
+		f := cands[k]
+		if f.idx < first || f.idx > last || w.inBlock(k) {
 			continue
 		}
-		cl := lines.clean(i)
-		text := cl.text
-		if len(text) > maxDetectBytes {
-			// Match a window around the first keyword of a very long line.
-			at := max(0, e.pre.index([]byte(text))-maxDetectBytes/4)
-			text = text[at:min(len(text), at+maxDetectBytes)]
-		}
-		m, ok := detect(text, cl.meta.marker)
-		if !ok || m.class == classNoise || m.score < e.minConfidence {
-			continue
-		}
-		f := finding{idx: i, end: i, keyIdx: i, m: m}
-		f.end, f.keyIdx = extendBlock(lines, i, m.block)
 		found = append(found, f)
-		if f.end > i && f.end <= last {
-			// Lines inside the block belong to this finding.
-			i = f.end
-		}
 	}
-	found = e.addLastOutput(lines, found, first)
+	found = w.addLastOutput(found, first, last)
+	s.found = found
 	if len(found) == 0 {
 		return nil
 	}
@@ -163,54 +192,110 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	return cards
 }
 
-// addLastOutput adds, before each CI report of a failed command that no
+// detectLine classifies line i; ok is false when it is worth no card.
+func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
+	if !e.pre.match([]byte(lines.raw(i))) {
+		return match{}, false
+	}
+	cl := lines.clean(i)
+	text := cl.text
+	if len(text) > maxDetectBytes {
+		// Match a window around the first keyword of a very long line.
+		at := max(0, e.pre.index([]byte(text))-maxDetectBytes/4)
+		text = text[at:min(len(text), at+maxDetectBytes)]
+	}
+	m, ok := detect(text, cl.meta.marker)
+	if !ok || m.class == classNoise || m.score < e.minConfidence {
+		return match{}, false
+	}
+	return m, true
+}
+
+// window answers questions about a line from the candidates (detected
+// lines, in line order) of its context window only.
+type window struct {
+	lines *chunkLines
+	cands []finding
+}
+
+// inBlock reports whether candidate k lies inside the block of a candidate
+// that starts at most contracts.ContextBefore lines before it.
+func (w window) inBlock(k int) bool {
+	return w.covered(w.cands[k].idx, k)
+}
+
+// covered reports whether line j lies inside the block of a candidate that
+// starts in the contracts.ContextBefore lines before it; k is the index of
+// the first candidate at or after j (len(cands) when none).
+func (w window) covered(j, k int) bool {
+	for p := k - 1; p >= 0 && w.cands[p].idx >= j-contracts.ContextBefore; p-- {
+		if w.cands[p].idx < j && w.cands[p].end >= j {
+			return true
+		}
+	}
+	return false
+}
+
+// addLastOutput adds, before a CI report of a failed command that no
 // specific error precedes closely, a finding on the command's last output
 // line: tools that fail without an error keyword (a linter listing
-// offences, a diff check) print their reason there.
-func (e *Engine) addLastOutput(lines *chunkLines, found []finding, first int) []finding {
+// offences, a diff check) print their reason there. The report must follow
+// within contracts.ContextAfter lines, and only lines in the window of the
+// output line are looked at.
+func (w window) addLastOutput(found []finding, first, last int) []finding {
 	const lookBack = 40
-	var out []finding
-	at := 0
-	for k, f := range found {
-		if f.m.rule != "ci-echo" {
+	added := false
+	for k, echo := range w.cands {
+		if echo.m.rule != "ci-echo" || echo.idx <= first || echo.idx > last+contracts.ContextAfter || w.inBlock(k) {
 			continue
 		}
-		covered := false
-		for j := k - 1; j >= 0 && found[j].idx >= f.idx-lookBack; j-- {
-			if found[j].m.class == classCause || found[j].m.class == classGeneric && found[j].idx >= f.idx-3 {
-				covered = true
-				break
+		// The output line: the last one before the report that is not
+		// blank, a shell prompt or a line of another finding.
+		j, p := echo.idx-1, k-1
+		for ; j >= echo.idx-contracts.ContextAfter && j >= first; j-- {
+			for p >= 0 && w.cands[p].idx > j {
+				p--
 			}
-		}
-		if covered {
-			continue
-		}
-		taken := map[int]bool{}
-		for j := k - 1; j >= 0 && found[j].idx >= f.idx-lookBack; j-- {
-			for l := found[j].idx; l <= found[j].end; l++ {
-				taken[l] = true
-			}
-		}
-		for j := f.idx - 1; j >= first && j >= f.idx-lookBack; j-- {
-			if taken[j] {
+			if p >= 0 && w.cands[p].idx == j || w.covered(j, p+1) {
 				continue
 			}
-			t := strings.TrimSpace(lines.clean(j).text)
+			t := strings.TrimSpace(w.lines.clean(j).text)
 			if t == "" || strings.HasPrefix(t, "travis_") || strings.HasPrefix(t, "$ ") {
 				continue
 			}
-			out = append(out, found[at:k]...)
-			out = append(out, finding{idx: j, end: j, keyIdx: j, m: match{rule: "last-output", sev: sevError, score: 0.5, class: classGeneric}})
-			at = k
 			break
 		}
+		if j < first || j < echo.idx-contracts.ContextAfter || j > last {
+			continue
+		}
+		// A specific error shortly before the report explains it already.
+		explained := false
+		from := max(echo.idx-lookBack, j-contracts.ContextBefore)
+		for q := k - 1; q >= 0 && w.cands[q].idx >= from; q-- {
+			if w.cands[q].m.class == classCause || w.cands[q].m.class == classGeneric && w.cands[q].idx >= echo.idx-3 {
+				explained = true
+				break
+			}
+		}
+		if explained {
+			continue
+		}
+		dup := false
+		for _, f := range found {
+			if f.idx == j {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			found = append(found, finding{idx: j, end: j, keyIdx: j, m: match{rule: "last-output", sev: sevError, score: 0.5, class: classGeneric}})
+			added = true
+		}
 	}
-	if at == 0 && len(out) == 0 {
-		return found
+	if added {
+		sort.Slice(found, func(a, b int) bool { return found[a].idx < found[b].idx })
 	}
-	out = append(out, found[at:]...)
-	sort.Slice(out, func(a, b int) bool { return out[a].idx < out[b].idx })
-	return out
+	return found
 }
 
 // lineStarts appends the byte offset of each line of content.

@@ -2,12 +2,10 @@ package analyze
 
 import "strings"
 
-// maxSectionLines bounds a test failure section.
-const maxSectionLines = 400
-
 // extendBlock returns the last line of the finding that starts at line i
-// and the line whose text best names the error. Blocks stay inside the
-// chunk and span at most maxBlockLines lines.
+// and the line whose text best names the error. Blocks span at most
+// maxBlockLines lines after their first, so that the lines a finding
+// depends on are in its context window.
 func extendBlock(lines *chunkLines, i int, kind blockKind) (end, key int) {
 	end, key = i, i
 	limit := min(lines.n()-1, i+maxBlockLines)
@@ -46,7 +44,7 @@ func extendBlock(lines *chunkLines, i int, kind blockKind) (end, key int) {
 	case blockPytest:
 		// The section runs to the next section or summary line; its first
 		// "E " line names the error.
-		for j := i + 1; j < lines.n() && j-i <= maxSectionLines; j++ {
+		for j := i + 1; j <= limit; j++ {
 			t := lines.clean(j).text
 			if strings.HasPrefix(t, "___") || strings.HasPrefix(t, "===") {
 				break
