@@ -248,6 +248,9 @@ func (c Config) clientOpts() ([]kgo.Opt, error) {
 		kgo.ClientID(c.ClientID),
 		kgo.ProducerBatchMaxBytes(c.MaxMessageBytes),
 		kgo.FetchMaxWait(c.FetchMaxWait),
+		// Publish waits for each record's acknowledgement, so lingering
+		// for a fuller batch only adds latency to every call.
+		kgo.ProducerLinger(0),
 		kgo.WithLogger(slogAdapter{c.Logger}),
 	}
 	// Reads must fit the largest batch a fetch can return.
