@@ -123,7 +123,7 @@ func TestSameCardsWhateverTheChunkSize(t *testing.T) {
 			t.Fatalf("job %s: %d chunks with a 64 MiB budget, want 1", j.ID, j.ChunksTotal)
 		}
 	}
-	for _, size := range []int{12000, 30000} {
+	for _, size := range []int{20000, 30000} {
 		tiny, st, err := analyse(t, src, local.Config{Workers: 3, Chunker: ingest.ChunkerConfig{MaxBytes: size}})
 		if err != nil {
 			t.Fatalf("Stream = %v", err)
@@ -144,7 +144,7 @@ func TestSameCardsWhateverTheChunkSize(t *testing.T) {
 
 func TestNoDuplicatesAndWholeContext(t *testing.T) {
 	src := fixtures(t)
-	cards, _, err := analyse(t, src, local.Config{Chunker: ingest.ChunkerConfig{MaxBytes: 12000}})
+	cards, _, err := analyse(t, src, local.Config{Chunker: ingest.ChunkerConfig{MaxBytes: 20000}})
 	if err != nil {
 		t.Fatalf("Stream = %v", err)
 	}
