@@ -259,8 +259,7 @@ func (w window) addLastOutput(found []finding, first, last int) []finding {
 			if p >= 0 && w.cands[p].idx == j || w.covered(j, p+1) {
 				continue
 			}
-			t := strings.TrimSpace(w.lines.clean(j).text)
-			if t == "" || strings.HasPrefix(t, "travis_") || strings.HasPrefix(t, "$ ") {
+			if boilerplate(w.lines.clean(j).text) {
 				continue
 			}
 			break
@@ -272,7 +271,7 @@ func (w window) addLastOutput(found []finding, first, last int) []finding {
 		explained := false
 		from := max(echo.idx-lookBack, j-contracts.ContextBefore)
 		for q := k - 1; q >= 0 && w.cands[q].idx >= from; q-- {
-			if w.cands[q].m.class == classCause || w.cands[q].m.class == classGeneric && w.cands[q].idx >= echo.idx-3 {
+			if w.cands[q].m.class == classCause || w.cands[q].m.class == classGeneric && w.cands[q].idx >= echo.idx-contracts.ContextBefore {
 				explained = true
 				break
 			}
@@ -296,6 +295,29 @@ func (w window) addLastOutput(found []finding, first, last int) []finding {
 		sort.Slice(found, func(a, b int) bool { return found[a].idx < found[b].idx })
 	}
 	return found
+}
+
+// boilerplate reports whether a line is one that tools print around their
+// real output: blank lines, shell prompts, CI and build tool chatter, hints
+// about getting more details.
+func boilerplate(line string) bool {
+	t := strings.TrimSpace(line)
+	if t == "" {
+		return true
+	}
+	for _, p := range [...]string{"travis_", "$ ", "npm ERR!", "npm error", "info Visit ", "(See full trace", "Execution halted"} {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	// make[1]: Leaving directory '…'
+	if strings.HasPrefix(t, "make") {
+		if i := strings.Index(t, ": "); i > 0 && i < 12 {
+			rest := t[i+2:]
+			return strings.HasPrefix(rest, "Leaving directory") || strings.HasPrefix(rest, "Entering directory") || strings.HasPrefix(rest, "Nothing to be done")
+		}
+	}
+	return false
 }
 
 // lineStarts appends the byte offset of each line of content.

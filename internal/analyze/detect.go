@@ -51,6 +51,8 @@ type rule struct {
 	// need, when set, lists lower-case literals of which the line must
 	// hold one before the expression is tried.
 	need []string
+	// fn, when set, replaces the expression.
+	fn func(string) bool
 }
 
 const (
@@ -64,67 +66,75 @@ const (
 // removed; the first that matches decides. Each needs a prefilter keyword.
 var rules = []rule{
 	// Lines that name a failure word but report success or configuration.
-	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone, false, []string{"0", "no "}},
-	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with|exit code|exit status|returned) 0\.?$`), sevInfo, 0, classNoise, blockNone, false, []string{"0"}},
-	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone, false, []string{"ok", "pass", "skipped", "✓", "✔"}},
-	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone, false, []string{"deprecat"}},
+	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone, false, []string{"0", "no "}, nil},
+	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with|exit code|exit status|returned) 0\.?$`), sevInfo, 0, classNoise, blockNone, false, []string{"0"}, nil},
+	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone, false, []string{"ok", "pass", "skipped", "✓", "✔"}, nil},
+	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone, false, []string{"deprecat"}, nil},
+	{"skipped-test", regexp.MustCompile(`^(?:SKIP|SKIPPED|skipped)[: ]`), sevInfo, 0, classNoise, blockNone, false, nil, nil},
+	{"trace-separator", regexp.MustCompile(`^--- End of (?:inner exception )?stack trace`), sevInfo, 0, classNoise, blockNone, false, nil, nil},
+	// Summaries that count or announce failures reported in detail
+	// elsewhere.
+	{"summary-echo", regexp.MustCompile(`(?i)one or more errors occurred|configuring incomplete, errors occurred|^failed test summary|^\*\* (?:build|test|archive) failed \*\*|^the following build commands failed|^\(\d+ failures?\)$|^failing tests:$|\bfound \d+ errors?\.?$|logged \d+ error\(s\)|^error: \d+ errors? generated|^\d+ errors? generated|^errors? occurred while|see above for more details`), sevError, 0.3, classEcho, blockNone, false, []string{"errors occurred", "failed test summary", "failed **", "build commands failed", "failure", "failing tests", "found ", "error(s)", "generated", "occurred while", "see above"}, nil},
 
 	// Language and tool formats.
-	{"go-panic", regexp.MustCompile(`^panic: `), sevFatal, 0.95, classCause, blockIndented, false, nil},
-	{"rust-panic", regexp.MustCompile(`^thread '[^']*' panicked at`), sevFatal, 0.92, classCause, blockIndented, false, nil},
-	{"runtime-fatal", regexp.MustCompile(`^fatal error: `), sevFatal, 0.9, classCause, blockIndented, false, nil},
-	{"go-test-fail", regexp.MustCompile(`^--- FAIL: `), sevError, 0.9, classCause, blockIndented, false, nil},
-	{"bare-status", regexp.MustCompile(`^(?:FAIL|FAILED|ERROR)$`), sevInfo, 0, classNoise, blockNone, false, nil},
-	{"go-package-fail", regexp.MustCompile(`^FAIL\t\S+\t`), sevError, 0.3, classEcho, blockNone, false, nil},
-	{"go-package-build-fail", regexp.MustCompile(`^FAIL\s+\S+\s+\[(?:build|setup) failed\]`), sevError, 0.35, classEcho, blockNone, false, nil},
-	{"compiler-error", regexp.MustCompile(`^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*[^\s:\d][^\s:]*:\d+(?::\d+)?:?\s*(?:fatal error|error|Error|ERROR)(?:\[\w+\])?:? `), sevError, 0.9, classCause, blockIndented, false, nil},
-	{"msvc-error", regexp.MustCompile(`^\S+\(\d+(?:,\d+)?\): (?:fatal )?error \w+:`), sevError, 0.9, classCause, blockIndented, false, nil},
-	{"javac-error", regexp.MustCompile(`^\[ERROR\] (?:[A-Za-z]:)?[/\\]\S+:\[\d+(?:,\d+)?\]`), sevError, 0.9, classCause, blockIndented, false, nil},
-	{"kotlin-error", regexp.MustCompile(`^e: \S+\.kts?:`), sevError, 0.9, classCause, blockIndented, false, nil},
-	{"rust-echo", regexp.MustCompile(`^error: (?:could not compile|aborting due to|build failed|test failed|Could not compile)`), sevError, 0.3, classEcho, blockNone, false, nil},
-	{"rust-error", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented, true, nil},
-	{"ld-undefined", regexp.MustCompile(`undefined reference to|Undefined symbols for architecture|undefined symbol: `), sevError, 0.85, classCause, blockIndented, false, []string{"undefined"}},
-	{"ld-echo", regexp.MustCompile(`^(?:collect2: error: ld returned|\S+: error: linker command failed|ld: symbol\(s\) not found)`), sevError, 0.3, classEcho, blockNone, false, []string{"collect2", "linker command", "ld: "}},
-	{"make-no-rule", regexp.MustCompile(`^g?make(?:\[\d+\])?: \*\*\* No rule to make target`), sevError, 0.85, classCause, blockNone, false, nil},
-	{"make-echo", regexp.MustCompile(`^(?:(?:g?make|ninja|mingw32-make)(?:\[\d+\])?: \*\*\*|ninja: build stopped|FAILED: )`), sevError, 0.3, classEcho, blockNone, false, nil},
-	{"lint-error", regexp.MustCompile(`^\d+:\d+\s+error\s+\S`), sevError, 0.85, classCause, blockNone, false, nil},
-	{"test-status-fail", regexp.MustCompile(`\S(?:\[FAIL(?:ED)?\]|\.{3} ?(?:FAIL(?:ED)?|ERROR)|\s{2,}FAIL(?:ED)?)$`), sevError, 0.8, classCause, blockIndented, false, []string{"fail", "error"}},
-	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone, false, nil},
-	{"test-summary", regexp.MustCompile(`(?i)^(?:test result: FAILED|Tests:\s+\d+ failed|\d+ tests? completed, \d+ failed|FAILED \((?:failures|errors)=|FAILURES!|Tests run: \d+, Failures: \d+|\d+ examples?, \d+ failures?|=+ .*\b\d+ (?:failed|errors?)\b|\s*\d+ failing$|Failed tests:|There (?:was|were) \d+ (?:failures?|errors?):|ERRORS!$|Failures:$|failures:$)`), sevError, 0.4, classEcho, blockNone, false, nil},
-	{"unittest-fail", regexp.MustCompile(`^(?:FAIL|ERROR): \w+ \([\w.]+\)`), sevError, 0.9, classCause, blockNone, false, nil},
-	{"pytest-section", regexp.MustCompile(`^_{3,} (?:Test\w*|test\w*|\S+::\S+|\S+\.test\w*)(?:\[.*\])? _{3,}$`), sevError, 0.85, classCause, blockPytest, true, nil},
-	{"pytest-e", regexp.MustCompile(`^E {2,}.*(?i:error|exception|assert|fail)`), sevError, 0.85, classCause, blockPrefixE, false, []string{"e "}},
-	{"pytest-failed", regexp.MustCompile(`^FAILED \S+::\S+`), sevError, 0.7, classCause, blockNone, false, nil},
-	{"traceback", regexp.MustCompile(`^Traceback \(most recent call last\):`), sevError, 0.8, classCause, blockTraceback, false, nil},
-	{"java-exception", regexp.MustCompile(`^(?:Exception in thread "[^"]*" )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)`), sevError, 0.85, classCause, blockJava, false, nil},
-	{"caused-by", regexp.MustCompile(`^Caused by: `), sevError, 0.75, classCause, blockJava, false, nil},
-	{"exception", regexp.MustCompile(`^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Failure)(?::\s|$)`), sevError, 0.85, classCause, blockJava, false, nil},
-	{"surefire-fail", regexp.MustCompile(`Tests run: \d+, Failures: \d+, Errors: \d+.*<<< (?:FAILURE|ERROR)!`), sevError, 0.8, classCause, blockNone, false, []string{"tests run:"}},
-	{"maven-test-list", regexp.MustCompile(`^(?:\[ERROR\]\s+\S+[.:#]\w+[:(]\d+|\[ERROR\]\s+\w+\.\w+:\d+ )`), sevError, 0.75, classCause, blockNone, false, nil},
-	{"maven-noise", regexp.MustCompile(`^(?:\[ERROR\]\s*$|\[ERROR\] (?:-> \[Help|Re-run Maven|For more information|To see the full stack|\[Help \d|After correcting the problems|\s*mvn <args>|Failures:|Errors:|Tests run:))`), sevError, 0.1, classNoise, blockNone, false, nil},
-	{"maven-goal", regexp.MustCompile(`^\[ERROR\] Failed to execute goal`), sevError, 0.5, classEcho, blockNone, false, nil},
-	{"build-failure", regexp.MustCompile(`^(?:(?:\[\w+\] )?BUILD FAILURE|FAILURE: Build failed|BUILD FAILED)`), sevError, 0.3, classEcho, blockNone, false, nil},
-	{"gradle-task", regexp.MustCompile(`^> Task \S+ FAILED`), sevError, 0.45, classEcho, blockNone, false, nil},
-	{"gradle-test", regexp.MustCompile(`^\S+ > .+ FAILED$`), sevError, 0.85, classCause, blockIndented, false, nil},
-	{"jest-title", regexp.MustCompile(`^● (?:[^C]|C[^o]|Co[^n])`), sevError, 0.85, classCause, blockNone, false, nil},
-	{"test-cross", regexp.MustCompile(`^(?:✕|✗|✖|✘|×) `), sevError, 0.8, classCause, blockNone, false, nil},
-	{"rspec", regexp.MustCompile(`^Failure/Error: `), sevError, 0.85, classCause, blockIndented, false, nil},
-	{"tap-not-ok", regexp.MustCompile(`^not ok \d+`), sevError, 0.8, classCause, blockIndented, false, nil},
-	{"npm-echo", regexp.MustCompile(`^(?:npm (?:ERR!|error) (?:\S+@\S+ [\w:.-]+: |code |errno |syscall |path |Exit status|Failed at the|This is probably|A complete log|Tell the author|You can get|Make sure you|\s*$|\s+/|.*npm-debug\.log|.*/_logs/)|error Command failed with exit code|ELIFECYCLE|ERR_PNPM_\w+.*exit code)`), sevError, 0.25, classEcho, blockNone, false, nil},
-	{"npm-error", regexp.MustCompile(`^npm (?:ERR!|error) `), sevError, 0.6, classGeneric, blockNone, false, nil},
-	{"command-not-found", regexp.MustCompile(`command not found|: not found$|is not recognized as an internal or external command`), sevError, 0.85, classCause, blockNone, false, []string{"not found", "not recognized"}},
-	{"k8s", regexp.MustCompile(`ImagePullBackOff|ErrImagePull|CrashLoopBackOff|OOMKilled`), sevFatal, 0.85, classCause, blockNone, false, []string{"backoff", "errimagepull", "oomkilled"}},
-	{"killed", regexp.MustCompile(`(?i)exit code 137|signal: killed|^killed$|out of memory|the runner has received a shutdown signal|killed by signal`), sevFatal, 0.75, classCause, blockNone, false, []string{"137", "killed", "out of memory", "shutdown signal"}},
-	{"segfault", regexp.MustCompile(`(?i)segmentation fault|core dumped|^aborted$`), sevFatal, 0.8, classCause, blockNone, false, []string{"segmentation", "core dumped", "aborted"}},
-	{"timeout", regexp.MustCompile(`(?i)no output has been received in the last|exceeded the maximum (?:time|execution time)|has exceeded the maximum execution time|timed out|job's log exceeded|time limit`), sevError, 0.7, classCause, blockNone, false, []string{"no output", "exceeded", "timed out", "time limit"}},
-	{"ci-echo", regexp.MustCompile(`Process completed with exit code \d+|^The command ".*" (?:failed and )?exited with \d+|^🚨 Error: The command exited with status|^(?:Error: )?Command failed with exit code|exit status \d+$|exited with code \d+|returned non-zero exit status|failed with exit code \d+`), sevError, 0.3, classEcho, blockNone, false, []string{"exit", "returned non-zero"}},
-	{"cancelled", regexp.MustCompile(`(?i)the operation was cancell?ed|build was cancell?ed|job was cancell?ed|the job was not started`), sevError, 0.45, classCause, blockNone, false, []string{"cancel", "not started"}},
-	{"git-fatal", regexp.MustCompile(`^fatal: `), sevFatal, 0.8, classCause, blockNone, false, nil},
-	{"shell-error", regexp.MustCompile(`No such file or directory|Permission denied|Connection refused|Could not resolve host`), sevError, 0.6, classGeneric, blockNone, false, []string{"no such file", "permission denied", "connection refused", "could not resolve"}},
-	{"file-location", regexp.MustCompile(`^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+(?::\d+)?: `), sevError, 0.55, classGeneric, blockIndented, true, nil},
-	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:)`), sevError, 0.65, classGeneric, blockIndented, false, nil},
-	{"fail-prefix", regexp.MustCompile(`^(?:FAIL|FAILED|Failed|FAILURE|Failure)\b`), sevError, 0.6, classGeneric, blockIndented, false, nil},
-	{"warning", regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`), sevWarn, 0.1, classNoise, blockNone, false, []string{"warn"}},
+	{"go-panic", regexp.MustCompile(`^panic: `), sevFatal, 0.95, classCause, blockIndented, false, nil, nil},
+	{"rust-panic", regexp.MustCompile(`^thread '[^']*' panicked at`), sevFatal, 0.92, classCause, blockIndented, false, nil, nil},
+	{"runtime-fatal", regexp.MustCompile(`^fatal error: `), sevFatal, 0.9, classCause, blockIndented, false, nil, nil},
+	{"go-test-fail", regexp.MustCompile(`^--- FAIL: `), sevError, 0.9, classCause, blockIndented, false, nil, nil},
+	{"bare-status", regexp.MustCompile(`^(?:FAIL|FAILED|ERROR)$`), sevInfo, 0, classNoise, blockNone, false, nil, nil},
+	{"go-package-fail", regexp.MustCompile(`^FAIL\t\S+\t`), sevError, 0.3, classEcho, blockNone, false, nil, nil},
+	{"go-package-build-fail", regexp.MustCompile(`^FAIL\s+\S+\s+\[(?:build|setup) failed\]`), sevError, 0.35, classEcho, blockNone, false, nil, nil},
+	{"compiler-error", regexp.MustCompile(`^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*[^\s:\d][^\s:]*:\d+(?::\d+)?:?\s*(?:[A-Z]?[a-z]+ )?(?:fatal error|error|Error|ERROR)(?:\[\w+\])?:? `), sevError, 0.9, classCause, blockIndented, false, nil, nil},
+	{"msvc-error", regexp.MustCompile(`^\S+\(\d+(?:,\d+)?\): (?:fatal )?error \w+:`), sevError, 0.9, classCause, blockIndented, false, nil, nil},
+	{"javac-error", regexp.MustCompile(`^\[ERROR\] (?:[A-Za-z]:)?[/\\]\S+:\[\d+(?:,\d+)?\]`), sevError, 0.9, classCause, blockIndented, false, nil, nil},
+	{"kotlin-error", regexp.MustCompile(`^e: \S+\.kts?:`), sevError, 0.9, classCause, blockIndented, false, nil, nil},
+	{"rust-echo", regexp.MustCompile(`^error: (?:could not compile|aborting due to|build failed|test failed|Could not compile)`), sevError, 0.3, classEcho, blockNone, false, nil, nil},
+	{"rust-error", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented, true, nil, nil},
+	{"ld-undefined", regexp.MustCompile(`undefined reference to|Undefined symbols for architecture|undefined symbol: `), sevError, 0.85, classCause, blockIndented, false, []string{"undefined"}, nil},
+	{"ld-echo", regexp.MustCompile(`^(?:collect2: error: ld returned|\S+: error: linker command failed|ld: symbol\(s\) not found)`), sevError, 0.3, classEcho, blockNone, false, []string{"collect2", "linker command", "ld: "}, nil},
+	{"make-no-rule", regexp.MustCompile(`^g?make(?:\[\d+\])?: \*\*\* No rule to make target`), sevError, 0.85, classCause, blockNone, false, nil, nil},
+	{"make-echo", regexp.MustCompile(`^(?:(?:g?make|ninja|mingw32-make)(?:\[\d+\])?: \*\*\*|ninja: build stopped|FAILED: )`), sevError, 0.3, classEcho, blockNone, false, nil, nil},
+	{"lint-error", regexp.MustCompile(`^\d+:\d+\s+error\s+\S`), sevError, 0.85, classCause, blockNone, false, nil, nil},
+	{"test-status-fail", nil, sevError, 0.8, classCause, blockIndented, false, []string{"fail", "error"}, endsWithStatus},
+	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone, false, nil, nil},
+	{"test-summary", regexp.MustCompile(`(?i)^(?:test result: FAILED|Tests:\s+\d+ failed|\d+ tests? completed, \d+ failed|FAILED \((?:failures|errors)=|FAILURES!|Tests run: \d+, Failures: \d+|\d+ examples?, \d+ failures?|=+ .*\b\d+ (?:failed|errors?)\b|\s*\d+ failing$|Failed tests:|There (?:was|were) \d+ (?:failures?|errors?):|ERRORS!$|Failures:$|failures:$)`), sevError, 0.4, classEcho, blockNone, false, nil, nil},
+	{"phpunit-fail", regexp.MustCompile(`^\d+\) [\w\\]+::\w+`), sevError, 0.85, classCause, blockNone, false, nil, nil},
+	{"cmake-error", regexp.MustCompile(`^CMake Error\b`), sevError, 0.85, classCause, blockIndented, false, nil, nil},
+	{"php-error", regexp.MustCompile(`^(?:PHP )?(?:Fatal|Parse) error: `), sevError, 0.85, classCause, blockNone, false, nil, nil},
+	{"unittest-fail", regexp.MustCompile(`^(?:FAIL|ERROR): \w+ \([\w.]+\)`), sevError, 0.9, classCause, blockNone, false, nil, nil},
+	{"pytest-section", regexp.MustCompile(`^_{3,} (?:Test\w*|test\w*|\S+::\S+|\S+\.test\w*)(?:\[.*\])? _{3,}$`), sevError, 0.85, classCause, blockPytest, true, nil, nil},
+	{"pytest-e", regexp.MustCompile(`^E {2,}.*(?i:error|exception|assert|fail)`), sevError, 0.85, classCause, blockPrefixE, false, []string{"e "}, nil},
+	{"pytest-failed", regexp.MustCompile(`^FAILED \S+::\S+`), sevError, 0.7, classCause, blockNone, false, nil, nil},
+	{"traceback", regexp.MustCompile(`^Traceback \(most recent call last\):`), sevError, 0.8, classCause, blockTraceback, false, nil, nil},
+	{"java-exception", regexp.MustCompile(`^(?:Exception in thread "[^"]*" )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)`), sevError, 0.85, classCause, blockJava, false, nil, nil},
+	{"caused-by", regexp.MustCompile(`^Caused by: `), sevError, 0.75, classCause, blockJava, false, nil, nil},
+	{"exception", regexp.MustCompile(`^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Failure)(?::\s|$)`), sevError, 0.85, classCause, blockJava, false, nil, nil},
+	{"surefire-fail", regexp.MustCompile(`Tests run: \d+, Failures: \d+, Errors: \d+.*<<< (?:FAILURE|ERROR)!`), sevError, 0.8, classCause, blockNone, false, []string{"tests run:"}, nil},
+	{"maven-test-list", regexp.MustCompile(`^(?:\[ERROR\]\s+\S+[.:#]\w+[:(]\d+|\[ERROR\]\s+\w+\.\w+:\d+ )`), sevError, 0.75, classCause, blockNone, false, nil, nil},
+	{"maven-noise", regexp.MustCompile(`^(?:\[ERROR\]\s*$|\[ERROR\] (?:-> \[Help|Re-run Maven|For more information|To see the full stack|\[Help \d|After correcting the problems|\s*mvn <args>|Failures:|Errors:|Tests run:))`), sevError, 0.1, classNoise, blockNone, false, nil, nil},
+	{"maven-goal", regexp.MustCompile(`^\[ERROR\] Failed to execute goal`), sevError, 0.5, classEcho, blockNone, false, nil, nil},
+	{"build-failure", regexp.MustCompile(`^(?:(?:\[\w+\] )?BUILD FAILURE|FAILURE: Build failed|BUILD FAILED)`), sevError, 0.3, classEcho, blockNone, false, nil, nil},
+	{"gradle-task", regexp.MustCompile(`^> Task \S+ FAILED`), sevError, 0.45, classEcho, blockNone, false, nil, nil},
+	{"gradle-test", regexp.MustCompile(`^\S+ > .+ FAILED$`), sevError, 0.85, classCause, blockIndented, false, nil, nil},
+	{"jest-title", regexp.MustCompile(`^● (?:[^C]|C[^o]|Co[^n])`), sevError, 0.85, classCause, blockNone, false, nil, nil},
+	{"test-cross", regexp.MustCompile(`^(?:✕|✗|✖|✘|×) `), sevError, 0.8, classCause, blockNone, false, nil, nil},
+	{"rspec", regexp.MustCompile(`^Failure/Error: `), sevError, 0.85, classCause, blockIndented, false, nil, nil},
+	{"tap-not-ok", regexp.MustCompile(`^not ok \d+`), sevError, 0.8, classCause, blockIndented, false, nil, nil},
+	{"npm-echo", regexp.MustCompile(`^(?:npm (?:ERR!|error) (?:\S+@\S+ [\w:.-]+: |code |errno |syscall |path |Exit status|Failed at the|This is probably|A complete log|Tell the author|You can get|Make sure you|\s*$|\s+/|.*npm-debug\.log|.*/_logs/)|error Command failed with exit code|ELIFECYCLE|ERR_PNPM_\w+.*exit code)`), sevError, 0.25, classEcho, blockNone, false, nil, nil},
+	{"npm-error", regexp.MustCompile(`^npm (?:ERR!|error) `), sevError, 0.6, classGeneric, blockNone, false, nil, nil},
+	{"command-not-found", regexp.MustCompile(`command not found|: not found$|is not recognized as an internal or external command`), sevError, 0.85, classCause, blockNone, false, []string{"not found", "not recognized"}, nil},
+	{"k8s", regexp.MustCompile(`ImagePullBackOff|ErrImagePull|CrashLoopBackOff|OOMKilled`), sevFatal, 0.85, classCause, blockNone, false, []string{"backoff", "errimagepull", "oomkilled"}, nil},
+	{"killed", regexp.MustCompile(`(?i)exit code 137|signal: killed|^killed$|out of memory|the runner has received a shutdown signal|killed by signal`), sevFatal, 0.75, classCause, blockNone, false, []string{"137", "killed", "out of memory", "shutdown signal"}, nil},
+	{"segfault", regexp.MustCompile(`(?i)segmentation fault|core dumped|^aborted$`), sevFatal, 0.8, classCause, blockNone, false, []string{"segmentation", "core dumped", "aborted"}, nil},
+	{"timeout", regexp.MustCompile(`(?i)no output has been received in the last|exceeded the maximum (?:time|execution time)|has exceeded the maximum execution time|timed out|job's log exceeded|time limit`), sevError, 0.7, classCause, blockNone, false, []string{"no output", "exceeded", "timed out", "time limit"}, nil},
+	{"ci-echo", regexp.MustCompile(`Process completed with exit code \d+|^The command ".*" (?:failed and )?exited with \d+|^🚨 Error: The command exited with status|^(?:Error: )?Command failed with exit code|^(?:ERROR: )?"[^"]+" exited with \d+|exit status \d+$|exited with code \d+|returned non-zero exit status|failed with exit code \d+`), sevError, 0.3, classEcho, blockNone, false, []string{"exit", "returned non-zero"}, nil},
+	{"cancelled", regexp.MustCompile(`(?i)the operation was cancell?ed|build was cancell?ed|job was cancell?ed|the job was not started`), sevError, 0.45, classCause, blockNone, false, []string{"cancel", "not started"}, nil},
+	{"git-fatal", regexp.MustCompile(`^fatal: `), sevFatal, 0.8, classCause, blockNone, false, nil, nil},
+	{"shell-error", regexp.MustCompile(`No such file or directory|Permission denied|Connection refused|Could not resolve host`), sevError, 0.6, classGeneric, blockNone, false, []string{"no such file", "permission denied", "connection refused", "could not resolve"}, nil},
+	{"file-location", regexp.MustCompile(`^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+(?::\d+)?: `), sevError, 0.55, classGeneric, blockIndented, true, nil, nil},
+	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:| in \S)`), sevError, 0.65, classGeneric, blockIndented, false, nil, nil},
+	{"fail-prefix", regexp.MustCompile(`^(?:FAIL|FAILED|Failed|FAILURE|Failure)\b`), sevError, 0.6, classGeneric, blockIndented, false, nil, nil},
+	{"warning", regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`), sevWarn, 0.1, classNoise, blockNone, false, []string{"warn"}, nil},
 }
 
 // failureWords are the words that make an otherwise unknown line an error.
@@ -134,6 +144,9 @@ var failureWords = []string{"error", "errors", "fail", "failed", "failure", "fai
 var rulePrefix = func() []string {
 	p := make([]string, len(rules))
 	for i, r := range rules {
+		if r.re == nil {
+			continue
+		}
 		src := r.re.String()
 		if !strings.HasPrefix(src, "^") {
 			continue
@@ -173,12 +186,7 @@ func detect(line string, mk marker) (match, bool) {
 		if r.need != nil && !containsAny(lower, r.need) {
 			continue
 		}
-		subject := t
-		if r.name == "test-status-fail" && len(subject) > 24 {
-			// The status ends the line: match its tail only.
-			subject = subject[len(subject)-24:]
-		}
-		if r.re.MatchString(subject) {
+		if r.fn != nil && r.fn(t) || r.fn == nil && r.re.MatchString(t) {
 			m := match{rule: r.name, sev: r.sev, score: r.score, class: r.class, block: r.block}
 			return adjustForMarker(m, mk), true
 		}
@@ -271,4 +279,32 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// endsWithStatus reports whether t names a test and ends with its failed
+// status: "name ... FAILED", "name  ERROR", "name [FAIL]".
+func endsWithStatus(t string) bool {
+	word := ""
+	for _, w := range [...]string{"[FAILED]", "[FAIL]", "FAILED", "FAIL", "ERROR"} {
+		if strings.HasSuffix(t, w) {
+			word = w
+			break
+		}
+	}
+	if word == "" {
+		return false
+	}
+	head := t[:len(t)-len(word)]
+	if word[0] == '[' {
+		head = strings.TrimSuffix(head, " ")
+		return head != "" && head[len(head)-1] != ' ' && head[len(head)-1] != '\t'
+	}
+	if h := strings.TrimRight(head, " "); strings.HasSuffix(h, "...") {
+		h = strings.TrimRight(strings.TrimSuffix(h, "..."), ". ")
+		return h != "" && len(head)-len(strings.TrimRight(head, " ")) <= 1
+	}
+	// At least two spaces or a tab between the name and the status.
+	h := strings.TrimRight(head, " \t")
+	gap := head[len(h):]
+	return h != "" && (len(gap) >= 2 || strings.Contains(gap, "\t"))
 }
