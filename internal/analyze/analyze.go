@@ -163,7 +163,11 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 
 	cands := s.cands[:0]
 	for i := lo; i <= hi; i++ {
-		if m, ok := e.detectLine(lines, i); ok {
+		m, ok := e.detectLine(lines, i)
+		if !ok && announced(lines, i) {
+			m, ok = match{rule: "announced-error", sev: sevError, score: 0.85, class: classCause}, true
+		}
+		if ok {
 			f := finding{idx: i, end: i, keyIdx: i, m: m}
 			f.end, f.keyIdx = extendBlock(lines, i, m.block)
 			cands = append(cands, f)
@@ -209,6 +213,19 @@ func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
 		return match{}, false
 	}
 	return m, true
+}
+
+// announced reports whether line i is the message that a tool announces
+// on the line before it ("rake aborted!" then the reason).
+func announced(lines *chunkLines, i int) bool {
+	if i == 0 {
+		return false
+	}
+	prev := lines.raw(i - 1)
+	if !strings.Contains(prev, "aborted!") || strings.TrimSpace(lines.clean(i).text) == "" {
+		return false
+	}
+	return strings.TrimSpace(lines.clean(i-1).text) == "rake aborted!"
 }
 
 // window answers questions about a line from the candidates (detected
