@@ -76,8 +76,8 @@ func TestLoghubGrouping(t *testing.T) {
 	}
 	mean := sum / float64(len(systems))
 	t.Logf("mean grouping accuracy %.3f over %d systems", mean, len(systems))
-	if mean < 0.80 {
-		t.Errorf("mean grouping accuracy = %.3f, want at least 0.80", mean)
+	if mean < 0.90 {
+		t.Errorf("mean grouping accuracy = %.3f, want at least 0.90", mean)
 	}
 }
 
@@ -128,6 +128,7 @@ func TestRecurrenceHashes(t *testing.T) {
 	}
 	byGroup := map[string]map[string]bool{}
 	hashRepo := map[string]map[string]bool{} // hash → distinct digit-masked chunks
+	hashLine := map[string]map[string]bool{} // hash → distinct digit-masked labelled lines
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
@@ -142,6 +143,10 @@ func TestRecurrenceHashes(t *testing.T) {
 			hashRepo[h] = map[string]bool{}
 		}
 		hashRepo[h][masked] = true
+		if hashLine[h] == nil {
+			hashLine[h] = map[string]bool{}
+		}
+		hashLine[h][maskDigits(strings.Join(strings.Fields(Clean(first)), " "))] = true
 		if l.Recurrence != nil {
 			if byGroup[*l.Recurrence] == nil {
 				byGroup[*l.Recurrence] = map[string]bool{}
@@ -162,7 +167,21 @@ func TestRecurrenceHashes(t *testing.T) {
 			merged++
 		}
 	}
-	t.Logf("%d recurrence groups, %d split; %d hashes shared by different failures", len(byGroup), split, merged)
+	// A chunk is labelled by its first line, so chunks that differ only
+	// after it share a hash whatever the rules; what the rules merge is
+	// labelled lines that differ beyond their digits.
+	lineMerged := 0
+	for _, lines := range hashLine {
+		if len(lines) > 1 {
+			lineMerged++
+			var l []string
+			for k := range lines {
+				l = append(l, k)
+			}
+			t.Logf("one hash for different labelled lines: %q", l)
+		}
+	}
+	t.Logf("%d recurrence groups, %d split; %d hashes shared by different failures, %d of them by labelled lines that differ beyond digits", len(byGroup), split, merged, lineMerged)
 }
 
 func maskDigits(s string) string {
