@@ -67,7 +67,7 @@ const (
 var rules = []rule{
 	// Lines that name a failure word but report success or configuration.
 	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone, false, []string{"0", "no "}, nil},
-	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with|exit code|exit status|returned) 0\.?$`), sevInfo, 0, classNoise, blockNone, false, []string{"0"}, nil},
+	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with(?: code| status)?|exit code:?|exit status:?|returned|completed with exit code) 0\.?$`), sevInfo, 0, classNoise, blockNone, false, []string{"0"}, nil},
 	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone, false, []string{"ok", "pass", "skipped", "✓", "✔"}, nil},
 	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone, false, []string{"deprecat"}, nil},
 	{"skipped-test", regexp.MustCompile(`^(?:SKIP|SKIPPED|skipped)[: ]`), sevInfo, 0, classNoise, blockNone, false, nil, nil},
@@ -244,6 +244,11 @@ func failureWord(t string) string {
 			if end < len(t) && !wordBoundaryAfter(t, end) {
 				continue
 			}
+			if quoted(t, i) {
+				// A name or message inside a command line, such as
+				// echo "Ignoring errors".
+				continue
+			}
 			return w
 		}
 	}
@@ -309,4 +314,19 @@ func endsWithStatus(t string) bool {
 	h := strings.TrimRight(head, " \t")
 	gap := head[len(h):]
 	return h != "" && (len(gap) >= 2 || strings.Contains(gap, "\t"))
+}
+
+// quoted reports whether byte i of t lies inside a double-quoted or
+// backquoted string that closes later on the line.
+func quoted(t string, i int) bool {
+	var open byte
+	for k := 0; k < i; k++ {
+		switch c := t[k]; {
+		case open == 0 && (c == '"' || c == '`'):
+			open = c
+		case c == open:
+			open = 0
+		}
+	}
+	return open != 0 && strings.IndexByte(t[i:], open) >= 0
 }
