@@ -51,8 +51,10 @@ type rule struct {
 	// need, when set, lists lower-case literals of which the line must
 	// hold one before the expression is tried.
 	need []string
-	// fn, when set, replaces the expression.
-	fn func(string) bool
+	// fn, when set, is used instead of the expression: a byte-level
+	// matcher that must agree with it (a differential test checks), or the
+	// only matcher when re is nil. It gets the line and its lower case.
+	fn func(t, lower string) bool
 }
 
 const (
@@ -66,15 +68,15 @@ const (
 // removed; the first that matches decides. Each needs a prefilter keyword.
 var rules = []rule{
 	// Lines that name a failure word but report success or configuration.
-	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone, false, []string{"0", "no "}, nil},
-	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with(?: code| status)?|exit code:?|exit status:?|returned|completed with exit code) 0\.?$`), sevInfo, 0, classNoise, blockNone, false, []string{"0"}, nil},
-	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone, false, []string{"ok", "pass", "skipped", "✓", "✔"}, nil},
+	{"zero-count", regexp.MustCompile(`(?i)^(?:.*[^\w.])?(?:0|no) (?:errors?|failures?|failed|failing|warnings?)(?:\W|$)|(?i)(?:errors?|failures?|failed|warnings?)[=:] ?0(?:\D|$)`), sevInfo, 0, classNoise, blockNone, false, []string{"0", "no "}, zeroCount},
+	{"zero-exit", regexp.MustCompile(`(?i)(?:exited with(?: code| status)?|exit code:?|exit status:?|returned|completed with exit code) 0\.?$`), sevInfo, 0, classNoise, blockNone, false, []string{"0"}, zeroExit},
+	{"passing-test", regexp.MustCompile(`(?i)^(?:--- )?(?:ok|pass(?:ed)?)\b|\.\.\. (?:ok|passed|skipped)$|✓|✔`), sevInfo, 0, classNoise, blockNone, false, []string{"ok", "pass", "skipped", "✓", "✔"}, passingTest},
 	{"deprecation", regexp.MustCompile(`(?i)deprecat`), sevInfo, 0.05, classNoise, blockNone, false, []string{"deprecat"}, nil},
 	{"skipped-test", regexp.MustCompile(`^(?:SKIP|SKIPPED|skipped)[: ]`), sevInfo, 0, classNoise, blockNone, false, nil, nil},
 	{"trace-separator", regexp.MustCompile(`^--- End of (?:inner exception )?stack trace`), sevInfo, 0, classNoise, blockNone, false, nil, nil},
 	// Summaries that count or announce failures reported in detail
 	// elsewhere.
-	{"summary-echo", regexp.MustCompile(`(?i)one or more errors occurred|configuring incomplete, errors occurred|^failed test summary|^\*\* (?:build|test|archive) failed \*\*|^the following build commands failed|^\(\d+ failures?\)$|^failing tests:$|\bfound \d+ errors?\.?$|logged \d+ error\(s\)|^error: \d+ errors? generated|^\d+ errors? generated|^errors? occurred while|see above for more details`), sevError, 0.3, classEcho, blockNone, false, []string{"errors occurred", "failed test summary", "failed **", "build commands failed", "failure", "failing tests", "found ", "error(s)", "generated", "occurred while", "see above"}, nil},
+	{"summary-echo", regexp.MustCompile(`(?i)one or more errors occurred|configuring incomplete, errors occurred|^failed test summary|^\*\* (?:build|test|archive) failed \*\*|^the following build commands failed|^\(\d+ failures?\)$|^failing tests:$|\bfound \d+ errors?\.?$|logged \d+ error\(s\)|^error: \d+ errors? generated|^\d+ errors? generated|^errors? occurred while|see above for more details`), sevError, 0.3, classEcho, blockNone, false, []string{"errors occurred", "failed test summary", "failed **", "build commands failed", "failure", "failing tests", "found ", "error(s)", "generated", "occurred while", "see above"}, summaryEcho},
 
 	// Language and tool formats.
 	{"go-panic", regexp.MustCompile(`^panic: `), sevFatal, 0.95, classCause, blockIndented, false, nil, nil},
@@ -170,6 +172,21 @@ var rulePrefix = func() []string {
 	return p
 }()
 
+// ruleFirst holds, for each rule whose expression is anchored at the start
+// of the line, the bytes that can start a line it matches.
+var ruleFirst = func() []*byteSet {
+	p := make([]*byteSet, len(rules))
+	for i, r := range rules {
+		if r.re == nil {
+			continue
+		}
+		if set, ok := firstBytes(r.re.String()); ok {
+			p[i] = &set
+		}
+	}
+	return p
+}()
+
 // detect classifies a cleaned line; ok is false for lines worth nothing.
 func detect(line string, mk marker) (match, bool) {
 	t := strings.TrimLeft(line, " \t")
@@ -182,13 +199,16 @@ func detect(line string, mk marker) (match, bool) {
 		if r.col0 && len(t) != len(line) {
 			continue
 		}
+		if f := ruleFirst[i]; f != nil && r.fn == nil && !f.has(t[0]) {
+			continue
+		}
 		if p := rulePrefix[i]; p != "" && !strings.HasPrefix(t, p) {
 			continue
 		}
 		if r.need != nil && !containsAny(lower, r.need) {
 			continue
 		}
-		if r.fn != nil && r.fn(t) || r.fn == nil && r.re.MatchString(t) {
+		if r.fn != nil && r.fn(t, lower) || r.fn == nil && r.re.MatchString(t) {
 			m := match{rule: r.name, sev: r.sev, score: r.score, class: r.class, block: r.block}
 			return adjustForMarker(m, mk), true
 		}
@@ -290,7 +310,7 @@ func containsAny(s string, subs []string) bool {
 
 // endsWithStatus reports whether t names a test and ends with its failed
 // status: "name ... FAILED", "name  ERROR", "name [FAIL]".
-func endsWithStatus(t string) bool {
+func endsWithStatus(t, _ string) bool {
 	word := ""
 	for _, w := range [...]string{"[FAILED]", "[FAIL]", "FAILED", "FAIL", "ERROR"} {
 		if strings.HasSuffix(t, w) {
@@ -329,4 +349,157 @@ func quoted(t string, i int) bool {
 		}
 	}
 	return open != 0 && strings.IndexByte(t[i:], open) >= 0
+}
+
+// Fast matchers for the rules tried on most candidate lines. Each agrees
+// with its rule's expression (TestFastMatchersAgree).
+
+var countWords = [...]string{"errors", "error", "failures", "failure", "failed", "failing", "warnings", "warning"}
+
+// zeroCount matches "0 errors", "no failures", "errors: 0", "failed=0".
+func zeroCount(_, lower string) bool {
+	for i := 0; i < len(lower); i++ {
+		c := lower[i]
+		if (c == '0' || c == 'n') && (i == 0 || !isASCIIWord(lower[i-1]) && lower[i-1] != '.') {
+			rest := lower[i:]
+			switch {
+			case strings.HasPrefix(rest, "0 "):
+				rest = rest[2:]
+			case strings.HasPrefix(rest, "no "):
+				rest = rest[3:]
+			default:
+				continue
+			}
+			for _, w := range countWords {
+				if strings.HasPrefix(rest, w) && (len(rest) == len(w) || !isASCIIWord(rest[len(w)])) {
+					return true
+				}
+			}
+		}
+	}
+	for _, w := range countWords {
+		if w == "failing" {
+			continue
+		}
+		for from := 0; ; {
+			i := strings.Index(lower[from:], w)
+			if i < 0 {
+				break
+			}
+			i += from
+			from = i + 1
+			rest := lower[i+len(w):]
+			if len(rest) == 0 || rest[0] != '=' && rest[0] != ':' {
+				continue
+			}
+			rest = rest[1:]
+			rest = strings.TrimPrefix(rest, " ")
+			if len(rest) > 0 && rest[0] == '0' && (len(rest) == 1 || !isDigit(rest[1])) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// zeroExit matches a report that a command exited with status 0.
+func zeroExit(_, lower string) bool {
+	t := strings.TrimSuffix(lower, ".")
+	if !strings.HasSuffix(t, " 0") {
+		return false
+	}
+	t = t[:len(t)-2]
+	for _, p := range [...]string{"exited with", "exited with code", "exited with status", "exit code", "exit code:", "exit status", "exit status:", "returned", "completed with exit code"} {
+		if strings.HasSuffix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// passingTest matches lines that report a test passing.
+func passingTest(_, lower string) bool {
+	if strings.Contains(lower, "✓") || strings.Contains(lower, "✔") {
+		return true
+	}
+	for _, p := range [...]string{"... ok", "... passed", "... skipped"} {
+		if strings.HasSuffix(lower, p) {
+			return true
+		}
+	}
+	t := strings.TrimPrefix(lower, "--- ")
+	for _, p := range [...]string{"passed", "pass", "ok"} {
+		if strings.HasPrefix(t, p) {
+			return len(t) == len(p) || !isASCIIWord(t[len(p)])
+		}
+	}
+	return false
+}
+
+// summaryEcho matches summaries that count or announce failures reported
+// elsewhere.
+func summaryEcho(_, lower string) bool {
+	for _, p := range [...]string{"one or more errors occurred", "configuring incomplete, errors occurred", "see above for more details"} {
+		if strings.Contains(lower, p) {
+			return true
+		}
+	}
+	for _, p := range [...]string{"failed test summary", "the following build commands failed", "errors occurred while", "error occurred while"} {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	if lower == "failing tests:" {
+		return true
+	}
+	for _, p := range [...]string{"** build failed **", "** test failed **", "** archive failed **"} {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	// (2 failures)
+	if strings.HasPrefix(lower, "(") && (strings.HasSuffix(lower, " failures)") || strings.HasSuffix(lower, " failure)")) {
+		n := lower[1:strings.IndexByte(lower, ' ')]
+		if allDigits(n) {
+			return true
+		}
+	}
+	// found 3 errors, logged 3 error(s)
+	if i := strings.LastIndex(lower, "found "); i >= 0 && (i == 0 || !isASCIIWord(lower[i-1])) {
+		rest := strings.TrimSuffix(lower[i+len("found "):], ".")
+		if j := strings.IndexByte(rest, ' '); j > 0 && allDigits(rest[:j]) && (rest[j+1:] == "error" || rest[j+1:] == "errors") {
+			return true
+		}
+	}
+	for from := 0; ; {
+		i := strings.Index(lower[from:], "logged ")
+		if i < 0 {
+			break
+		}
+		rest := lower[from+i+len("logged "):]
+		from += i + 1
+		if j := strings.IndexByte(rest, ' '); j > 0 && allDigits(rest[:j]) && strings.HasPrefix(rest[j+1:], "error(s)") {
+			return true
+		}
+	}
+	// 2 errors generated, error: 1 error generated
+	t := strings.TrimPrefix(lower, "error: ")
+	if j := strings.IndexByte(t, ' '); j > 0 && allDigits(t[:j]) && (strings.HasPrefix(t[j+1:], "error generated") || strings.HasPrefix(t[j+1:], "errors generated")) {
+		return true
+	}
+	return false
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isASCIIWord reports whether c is a byte of \w in a regular expression.
+func isASCIIWord(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
