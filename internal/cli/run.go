@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -143,10 +144,18 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 		return err
 	}
 	src = &resolvedSource{Source: src, build: build}
+	// Live data is small (a few chunks in flight, one card per distinct
+	// message): a soft limit keeps the garbage collector from letting the
+	// heap grow with the size of the logs.
+	if a.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
+	}
 	p := local.New(local.Config{
 		Open:    func(context.Context, contracts.AnalysisRequest) (source.Source, error) { return src, nil },
 		Workers: o.workers,
 		Chunker: ingest.ChunkerConfig{MaxBytes: o.chunkBytes},
+		// A few chunks per worker keep the workers busy; more only costs memory.
+		MaxBufferedBytes: 8 << 20,
 	})
 	defer p.Close()
 	start := time.Now()

@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"crypto/md5"
+
 	"github.com/destill-ci/destill/contracts"
+	"github.com/google/uuid"
 )
 
 // Tracker folds a request's progress events and cards into its Status and
@@ -18,7 +21,7 @@ type Tracker struct {
 	jobsWant int
 	jobs     map[string]*jobTrack
 	order    []string
-	cards    map[string]bool
+	cards    map[[16]byte]struct{} // ids of cards seen, compact: a build can have 10⁵ cards
 	last     contracts.Progress // latest event, for its time
 }
 
@@ -30,7 +33,7 @@ type jobTrack struct {
 
 // NewTracker tracks one request.
 func NewTracker(requestID string) *Tracker {
-	return &Tracker{st: Status{RequestID: requestID, State: StatePending}, jobs: map[string]*jobTrack{}, cards: map[string]bool{}}
+	return &Tracker{st: Status{RequestID: requestID, State: StatePending}, jobs: map[string]*jobTrack{}, cards: map[[16]byte]struct{}{}}
 }
 
 func (t *Tracker) job(id string) *jobTrack {
@@ -104,10 +107,11 @@ func (t *Tracker) Progress(p contracts.Progress) {
 
 // Card folds one card and reports whether it is new (not a redelivery).
 func (t *Tracker) Card(c contracts.TriageCard) bool {
-	if t.cards[c.ID] {
+	k := cardKey(c.ID)
+	if _, seen := t.cards[k]; seen {
 		return false
 	}
-	t.cards[c.ID] = true
+	t.cards[k] = struct{}{}
 	t.st.Findings = len(t.cards)
 	if j := t.job(c.Job.ID); j != nil {
 		j.status.Findings++
@@ -151,4 +155,12 @@ func (t *Tracker) Status() Status {
 		st.Jobs = append(st.Jobs, t.jobs[id].status)
 	}
 	return st
+}
+
+// cardKey is the 16 bytes of a card's UUID (or a digest of another id).
+func cardKey(id string) [16]byte {
+	if u, err := uuid.Parse(id); err == nil {
+		return u
+	}
+	return md5.Sum([]byte(id))
 }

@@ -15,26 +15,18 @@ type Finding struct {
 	contracts.TriageCard
 	// Recurrence counts the cards of the group.
 	Recurrence int `json:"recurrence"`
-	// Jobs names the jobs the message appeared in, in first-seen order.
+	// Jobs names the jobs the message appeared in, sorted.
 	Jobs []string `json:"jobs"`
-	// Occurrences locates the kept occurrences (job and line), best first.
-	Occurrences []Occurrence `json:"occurrences,omitempty"`
 	// InBaseline is set when the message also occurs in the passing run
 	// given as baseline: such findings rank after all others.
 	InBaseline bool `json:"in_baseline,omitempty"`
 }
 
-// Occurrence locates one card of a group.
-type Occurrence struct {
-	JobID      string `json:"job_id"`
-	JobName    string `json:"job_name"`
-	LineNumber int    `json:"line_number"`
-}
-
-// keepPerHash bounds the full cards held for one message hash; the rest are
-// counted. Memory then grows with distinct messages, not with log size.
-const keepPerHash = 8
-
+// The collector keeps one full card per message hash, the occurrence most
+// likely to explain the failure: in the job with the worst outcome, then the
+// earliest line (later repeats of a message are usually its echoes). Other
+// occurrences are counted. Memory then grows with distinct messages, not
+// with the size of the logs.
 // Collector accumulates cards. The zero value is not usable: use NewCollector.
 type Collector struct {
 	groups map[string]*group
@@ -68,28 +60,33 @@ func (c *Collector) Add(card contracts.TriageCard) {
 		g.seen[name] = true
 		g.jobs = append(g.jobs, name)
 	}
-	if len(g.cards) < keepPerHash {
+	if len(g.cards) == 0 {
 		g.cards = append(g.cards, card)
 		return
 	}
-	// Keep the earliest lines of each job: later repeats of a message are
-	// usually its echoes.
-	worst := 0
-	for i, k := range g.cards {
-		if later(k, g.cards[worst]) {
-			worst = i
-		}
-	}
-	if later(g.cards[worst], card) {
-		g.cards[worst] = card
+	if preferred(card, g.cards[0]) {
+		g.cards[0] = card
 	}
 }
 
-func later(a, b contracts.TriageCard) bool {
-	if a.Job.ID != b.Job.ID {
-		return a.Job.ID > b.Job.ID
+// outcomeOrder ranks job outcomes: a finding in a failed job explains more
+// than the same message in a job that passed.
+var outcomeOrder = map[contracts.Outcome]int{
+	contracts.OutcomeFailed: 0, contracts.OutcomeTimedOut: 0, contracts.OutcomeBroken: 0,
+	contracts.OutcomeCanceled: 1, contracts.OutcomeSoftFailed: 2, contracts.OutcomeUnknown: 2,
+	contracts.OutcomeRunning: 2, "": 2, contracts.OutcomePassed: 3,
+}
+
+// preferred reports whether a is a better representative of its message
+// than b.
+func preferred(a, b contracts.TriageCard) bool {
+	if oa, ob := outcomeOrder[a.Job.Outcome], outcomeOrder[b.Job.Outcome]; oa != ob {
+		return oa < ob
 	}
-	return a.LineNumber > b.LineNumber
+	if a.Job.ID != b.Job.ID {
+		return a.Job.ID < b.Job.ID
+	}
+	return a.LineNumber < b.LineNumber
 }
 
 // Len is the number of cards added.
@@ -118,9 +115,10 @@ func (c *Collector) Findings(base *Baseline) []Finding {
 			g := c.groups[card.MessageHash]
 			i = len(out)
 			index[card.MessageHash] = i
-			out = append(out, Finding{TriageCard: card, Recurrence: g.count, Jobs: slices.Clone(g.jobs)})
+			jobs := slices.Clone(g.jobs)
+			slices.Sort(jobs)
+			out = append(out, Finding{TriageCard: card, Recurrence: g.count, Jobs: jobs})
 		}
-		out[i].Occurrences = append(out[i].Occurrences, Occurrence{JobID: card.Job.ID, JobName: card.Job.Name, LineNumber: card.LineNumber})
 	}
 	if base != nil {
 		for i := range out {
