@@ -22,7 +22,7 @@ type Tracker struct {
 	jobs     map[string]*jobTrack
 	order    []string
 	cards    map[[16]byte]struct{} // ids of cards seen, compact: a build can have 10⁵ cards
-	last     contracts.Progress // latest event, for its time
+	last     contracts.Progress    // latest event, for its time
 }
 
 type jobTrack struct {
