@@ -5,10 +5,10 @@ CORPUS    ?= ../shared/corpus
 EVAL      ?= ../shared/tools/triage_eval.py
 PKGS      ?= ./...
 
-.PHONY: help build test vet fmt-check tidy-check compose-check bench eval fuzz clean
+.PHONY: help build test vet fmt-check tidy-check compose-check bench bench-1g eval eval-baseline fuzz clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/destill
 	$(GO) build -o $(BIN) ./cmd/destill
@@ -36,6 +36,18 @@ bench: ## run the benchmarks (numbers in README.md)
 
 eval: build ## score triage quality on the labelled corpus
 	python3 $(EVAL) --tool '$(BIN) run --format jsonl {log}'
+
+eval-baseline: build ## score CiDiff with the passing log of each case as --baseline
+	python3 $(EVAL) --datasets cidiff --tool '$(BIN) run --format jsonl --baseline {good} {log}'
+
+BIGLOG ?= /tmp/destill-1g.log
+bench-1g: build ## time and peak memory of destill run over a 1 GiB log made of the corpus logs
+	@if [ ! -f $(BIGLOG) ]; then \
+		find $(CORPUS) -name '*.gz' | sort | xargs zcat > $(BIGLOG).one; \
+		: > $(BIGLOG).tmp; \
+		while [ $$(stat -c %s $(BIGLOG).tmp) -lt 1073741824 ]; do cat $(BIGLOG).one >> $(BIGLOG).tmp; done; \
+		head -c 1073741824 $(BIGLOG).tmp > $(BIGLOG); rm -f $(BIGLOG).tmp $(BIGLOG).one; fi
+	/usr/bin/time -v $(BIN) run --format jsonl $(BIGLOG) 2>&1 >/dev/null | grep -E 'Elapsed|Maximum resident|Exit status'
 
 fuzz: ## fuzz the chunker and the normalizer for a minute each
 	$(GO) test -run '^$$' -fuzz FuzzChunk -fuzztime 60s ./internal/ingest
