@@ -63,7 +63,8 @@ func New(cfg Config) *Engine {
 
 // scratch holds per-call buffers reused across chunks.
 type scratch struct {
-	starts  []int // byte offset of each line of the chunk
+	starts  []int   // byte offset of each line of the chunk
+	hits    []int32 // lines that hold a keyword
 	buf     []byte
 	cands   []finding
 	found   []finding
@@ -161,16 +162,15 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	lo := max(0, first-contracts.ContextBefore)
 	hi := min(n-1, last+contracts.ContextAfter)
 
+	// Only lines with a keyword can be detected, and only the line after
+	// one ("rake aborted!") can be announced.
+	s.hits = e.pre.lines(s.hits[:0], c.Content, s.starts, lo, hi)
 	cands := s.cands[:0]
-	for i := lo; i <= hi; i++ {
-		m, ok := e.detectLine(lines, i)
-		if !ok && announced(lines, i) {
-			m, ok = match{rule: "announced-error", sev: sevError, score: 0.85, class: classCause}, true
-		}
-		if ok {
-			f := finding{idx: i, end: i, keyIdx: i, m: m}
-			f.end, f.keyIdx = extendBlock(lines, i, m.block)
-			cands = append(cands, f)
+	for k, h := range s.hits {
+		i := int(h)
+		cands = e.candidate(cands, lines, i, true)
+		if i+1 <= hi && (k+1 == len(s.hits) || int(s.hits[k+1]) != i+1) {
+			cands = e.candidate(cands, lines, i+1, false)
 		}
 	}
 	s.cands = cands
@@ -196,16 +196,32 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	return cards
 }
 
-// detectLine classifies line i; ok is false when it is worth no card.
-func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
-	if !e.pre.match([]byte(lines.raw(i))) {
-		return match{}, false
+// candidate appends line i to cands when it is a finding; keyword says
+// whether the line holds a prefilter keyword.
+func (e *Engine) candidate(cands []finding, lines *chunkLines, i int, keyword bool) []finding {
+	m, ok := match{}, false
+	if keyword {
+		m, ok = e.detectLine(lines, i)
 	}
+	if !ok && announced(lines, i) {
+		m, ok = match{rule: "announced-error", sev: sevError, score: 0.85, class: classCause}, true
+	}
+	if !ok {
+		return cands
+	}
+	f := finding{idx: i, end: i, keyIdx: i, m: m}
+	f.end, f.keyIdx = extendBlock(lines, i, m.block)
+	return append(cands, f)
+}
+
+// detectLine classifies line i, which holds a keyword; ok is false when it
+// is worth no card.
+func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
 	cl := lines.clean(i)
 	text := cl.text
 	if len(text) > maxDetectBytes {
 		// Match a window around the first keyword of a very long line.
-		at := max(0, e.pre.index([]byte(text))-maxDetectBytes/4)
+		at := max(0, e.pre.index(text)-maxDetectBytes/4)
 		text = text[at:min(len(text), at+maxDetectBytes)]
 	}
 	m, ok := detect(text, cl.meta.marker)

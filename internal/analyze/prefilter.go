@@ -1,5 +1,7 @@
 package analyze
 
+import "strings"
+
 // keywords are the words a line must contain (ASCII case-insensitively) for
 // the detector to look at it: every detection rule requires one of them. The
 // prefilter finds them with literal byte comparisons so that the heavier
@@ -11,27 +13,46 @@ var keywords = []string{
 	"undefined", "denied", "refused", "could not resolve",
 	"exit code", "exit status", "exited with", "backoff", "errimagepull",
 	"assert", "cancel", "not ok", "not recognized", "137", "out of memory", "shutdown signal",
-	"no output has been received", "the command \"", "__ test", "✕", "✗", "✖", "✘", "●", "🚨",
+	"the command \"", "no output has been received", "__ test", "✕", "✗", "✖", "✘", "●", "🚨",
 }
 
-// commonBigrams are frequent in English and in logs; a keyword is anchored on
-// a bigram outside this list when it has one.
-const commonBigrams = "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so rs un lo wa ge ie wh ee wi em ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl ig tu ev ld ry mp fe bl ab gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt oc fa ef cu rn sc gi da yo cr cl du ga qu ue ff ba ey ls va um pp ua up lu go ht ru ug ds lt pi rc rr eg au ck ew mu br bi pt ak pu ui rg ib tl ny ki rk ys ob mm fu ph og ms ye ud mb ip ub oa tw ok ft nk lf nf sk nu lm aw rv ya rb iz je xp xt"
+// commonBytes orders the lower-case ASCII letters and some punctuation from
+// the most to the least frequent in logs; the scan anchors each keyword on
+// its rarest part.
+const commonBytes = " etaoinsrlhdcu.pmf/g-y:w=b_v0k1,2x\"jq'z"
 
+// anchor is a keyword and the offset in it of a trigram that leads to it.
 type anchor struct {
 	kw  string // lower case
-	off int    // offset of the anchor bigram in kw
+	off int
 }
 
-// prefilter decides cheaply whether a line may hold a keyword.
+// prefilter finds the lines that hold a keyword.
+//
+// It looks at every second byte of a chunk only: each keyword is entered by
+// two overlapping trigrams, one of which starts at an even offset whatever
+// the keyword's position. A trigram hit (hashed into a bitset after a loose
+// ASCII case fold) is then verified with exact byte comparisons.
 type prefilter struct {
 	fold    [256]byte
-	bits    [1 << 16 / 64]uint64 // anchor bigrams, folded
-	anchors map[uint16][]anchor
+	bits    [1 << 16 / 64]uint64 // hashed trigrams that start keywords
+	group   [1 << 16]uint8       // hash → 1 + index into groups
+	groups  [][]anchor
+	bigrams [1 << 16 / 64]uint64 // per-line scan: anchor bigrams, folded
+	byBi    map[uint16][]anchor
+}
+
+// looseFold maps the ASCII upper-case letters to lower case, and some other
+// bytes to others: both sides of a comparison go through it, so that it only
+// adds candidates that the exact comparison rejects.
+const looseFold = 0x20202020
+
+func trigramHash(v uint32) uint16 {
+	return uint16(((v | looseFold) & 0xffffff) * 0x9e3779b1 >> 16)
 }
 
 func newPrefilter() *prefilter {
-	p := &prefilter{anchors: map[uint16][]anchor{}}
+	p := &prefilter{byBi: map[uint16][]anchor{}}
 	for i := range p.fold {
 		c := byte(i)
 		if c >= 'A' && c <= 'Z' {
@@ -39,35 +60,108 @@ func newPrefilter() *prefilter {
 		}
 		p.fold[i] = c
 	}
-	common := map[string]bool{}
-	for i := 0; i+2 <= len(commonBigrams); i += 3 {
-		common[commonBigrams[i:i+2]] = true
+	rarity := func(c byte) int {
+		if i := strings.IndexByte(commonBytes, c); i >= 0 {
+			return i
+		}
+		return len(commonBytes)
+	}
+	byHash := map[uint16][]anchor{}
+	addTri := func(a, b, c byte, an anchor) {
+		h := trigramHash(uint32(a) | uint32(b)<<8 | uint32(c)<<16)
+		for _, x := range byHash[h] {
+			if x == an {
+				return
+			}
+		}
+		byHash[h] = append(byHash[h], an)
 	}
 	for _, kw := range keywords {
-		off := -1
-		for i := 0; i+2 <= len(kw); i++ {
-			bg := kw[i : i+2]
-			if bg[0] == ' ' || bg[1] == ' ' || common[bg] {
-				continue
+		if len(kw) == 3 {
+			// The trigram at an even offset is the keyword or starts one
+			// byte before it.
+			addTri(kw[0], kw[1], kw[2], anchor{kw, 0})
+			for x := range 256 {
+				addTri(byte(x), kw[0], kw[1], anchor{kw, -1})
 			}
-			off = i
-			break
+		} else {
+			best, score := 0, -1
+			for j := 0; j+4 <= len(kw); j++ {
+				s := 0
+				for _, c := range []byte(kw[j : j+4]) {
+					s += rarity(c)
+				}
+				if s > score {
+					best, score = j, s
+				}
+			}
+			addTri(kw[best], kw[best+1], kw[best+2], anchor{kw, best})
+			addTri(kw[best+1], kw[best+2], kw[best+3], anchor{kw, best + 1})
 		}
-		if off < 0 {
-			off = len(kw) - 2
+		p.addBigram(kw)
+	}
+	for h, list := range byHash {
+		p.bits[h>>6] |= 1 << (h & 63)
+		idx := -1
+		for g, other := range p.groups {
+			if sameAnchors(other, list) {
+				idx = g
+				break
+			}
 		}
-		k := uint16(kw[off])<<8 | uint16(kw[off+1])
-		p.bits[k>>6] |= 1 << (k & 63)
-		p.anchors[k] = append(p.anchors[k], anchor{kw: kw, off: off})
+		if idx < 0 {
+			idx = len(p.groups)
+			p.groups = append(p.groups, list)
+		}
+		if idx >= 255 {
+			panic("analyze: too many prefilter anchor groups")
+		}
+		p.group[h] = uint8(idx + 1)
 	}
 	return p
 }
 
+func sameAnchors(a, b []anchor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// commonBigrams are frequent in English and in logs; a keyword is anchored on
+// a bigram outside this list when it has one (per-line scan).
+const commonBigrams = "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so rs un lo wa ge ie wh ee wi em ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl ig tu ev ld ry mp fe bl ab gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt oc fa ef cu rn sc gi da yo cr cl du ga qu ue ff ba ey ls va um pp ua up lu go ht ru ug ds lt pi rc rr eg au ck ew mu br bi pt ak pu ui rg ib tl ny ki rk ys ob mm fu ph og ms ye ud mb ip ub oa tw ok ft nk lf nf sk nu lm aw rv ya rb iz je xp xt"
+
+func (p *prefilter) addBigram(kw string) {
+	off := -1
+	for i := 0; i+2 <= len(kw); i++ {
+		bg := kw[i : i+2]
+		if bg[0] == ' ' || bg[1] == ' ' || strings.Contains(commonBigrams, bg) {
+			continue
+		}
+		off = i
+		break
+	}
+	if off < 0 {
+		off = len(kw) - 2
+	}
+	k := uint16(kw[off])<<8 | uint16(kw[off+1])
+	p.bigrams[k>>6] |= 1 << (k & 63)
+	p.byBi[k] = append(p.byBi[k], anchor{kw: kw, off: off})
+}
+
 // match reports whether line contains a keyword.
-func (p *prefilter) match(line []byte) bool { return p.index(line) >= 0 }
+func (p *prefilter) match(line []byte) bool { return keywordIndex(p, line) >= 0 }
 
 // index returns the offset of the first keyword found in line, or -1.
-func (p *prefilter) index(line []byte) int {
+func (p *prefilter) index(line string) int { return keywordIndex(p, line) }
+
+func keywordIndex[T string | []byte](p *prefilter, line T) int {
 	if len(line) < 2 {
 		return -1
 	}
@@ -75,9 +169,11 @@ func (p *prefilter) index(line []byte) int {
 	for i := 1; i < len(line); i++ {
 		cur := p.fold[line[i]]
 		k := uint16(prev)<<8 | uint16(cur)
-		if p.bits[k>>6]&(1<<(k&63)) != 0 {
-			if s := p.verify(line, i-1, k); s >= 0 {
-				return s
+		if p.bigrams[k>>6]&(1<<(k&63)) != 0 {
+			for _, a := range p.byBi[k] {
+				if s := i - 1 - a.off; at(p, line, s, a.kw) {
+					return s
+				}
 			}
 		}
 		prev = cur
@@ -85,22 +181,54 @@ func (p *prefilter) index(line []byte) int {
 	return -1
 }
 
-func (p *prefilter) verify(line []byte, at int, k uint16) int {
-	for _, a := range p.anchors[k] {
-		s := at - a.off
-		if s < 0 || s+len(a.kw) > len(line) {
+// at reports whether s holds kw, ASCII case-insensitively, at offset i.
+func at[T string | []byte](p *prefilter, s T, i int, kw string) bool {
+	if i < 0 || i+len(kw) > len(s) {
+		return false
+	}
+	for j := 0; j < len(kw); j++ {
+		if p.fold[s[i+j]] != kw[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// lines appends to dst the index of each line from lo to hi that holds a
+// keyword. starts are the byte offsets of the lines of content.
+func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int) []int32 {
+	end := len(content)
+	if hi+1 < len(starts) {
+		end = starts[hi+1] - 1
+	}
+	s := content[:end]
+	line := lo
+	for i := starts[lo]; i+2 < len(s); {
+		h := trigramHash(uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16)
+		if p.bits[h>>6]&(1<<(h&63)) == 0 {
+			i += 2
 			continue
 		}
-		ok := true
-		for j := 0; j < len(a.kw); j++ {
-			if p.fold[line[s+j]] != a.kw[j] {
-				ok = false
+		found := -1
+		for _, a := range p.groups[p.group[h]-1] {
+			if at(p, s, i-a.off, a.kw) {
+				found = i - a.off
 				break
 			}
 		}
-		if ok {
-			return s
+		if found < 0 {
+			i += 2
+			continue
 		}
+		for line+1 <= hi && starts[line+1] <= found {
+			line++
+		}
+		dst = append(dst, int32(line))
+		if line == hi {
+			break
+		}
+		line++
+		i = starts[line]
 	}
-	return -1
+	return dst
 }
