@@ -23,8 +23,8 @@ type ChunkerConfig struct {
 	// one; default contracts.ChunkOverlap (50). It shrinks where long lines
 	// would not fit.
 	Overlap int
-	// MaxLineBytes truncates longer lines in the chunk, with a marker;
-	// default 64 KiB.
+	// MaxLineBytes bounds a line in the chunk: a longer line keeps its first
+	// and last halves around a marker saying how much was cut; default 64 KiB.
 	MaxLineBytes int
 }
 
@@ -49,7 +49,8 @@ type ChunkStats struct {
 	TruncatedLines int
 }
 
-// TruncationMarker starts the text appended to a line cut at MaxLineBytes.
+// TruncationMarker starts the text that replaces the middle of a line cut
+// at MaxLineBytes.
 const TruncationMarker = " …[destill: line truncated: "
 
 // line is one line held in the current chunk.
@@ -82,37 +83,35 @@ type chunker struct {
 func Chunk(r io.Reader, tmpl contracts.LogChunk, cfg ChunkerConfig, emit func(*contracts.LogChunk) error) (ChunkStats, error) {
 	c := &chunker{cfg: cfg.withDefaults(), tmpl: tmpl, emit: emit, start: 1, ownedStart: 1}
 	br := bufio.NewReaderSize(r, 64<<10)
-	var long []byte // a line longer than the reader's buffer, up to the limit
-	lineBytes := 0  // bytes of the current line seen so far
+	ll := longLine{half: c.cfg.MaxLineBytes / 2}
+	var readErr error
 	for {
 		frag, err := br.ReadSlice('\n')
 		c.stats.Bytes += int64(len(frag))
 		if err == bufio.ErrBufferFull {
-			if room := c.cfg.MaxLineBytes - len(long); room > 0 {
-				long = append(long, frag[:min(room, len(frag))]...)
-			}
-			lineBytes += len(frag)
+			ll.write(frag)
 			continue
 		}
 		if err != nil && err != io.EOF {
-			return c.stats, fmt.Errorf("read log: %w", err)
+			// Keep what was read: the lines so far are analysed and the
+			// caller reports the error with them.
+			readErr = fmt.Errorf("read log: %w", err)
+			err = io.EOF
 		}
 		atEOF := err == io.EOF
-		if atEOF && len(frag) == 0 && lineBytes == 0 {
+		if atEOF && len(frag) == 0 && ll.total == 0 {
 			break // the log ended with LF (or is empty): no further line
 		}
 		body := bytes.TrimSuffix(frag, []byte{'\n'})
-		total := lineBytes + len(body)
-		if long != nil || total > c.cfg.MaxLineBytes {
-			if room := c.cfg.MaxLineBytes - len(long); room > 0 {
-				long = append(long, body[:min(room, len(body))]...)
-			}
-			body = long
+		total := ll.total + len(body)
+		if ll.total > 0 || total > c.cfg.MaxLineBytes {
+			ll.write(body)
+			body = ll.text(c.cfg.MaxLineBytes)
 		}
 		if err := c.add(body, total); err != nil {
 			return c.stats, err
 		}
-		long, lineBytes = nil, 0
+		ll.reset()
 		if atEOF {
 			break
 		}
@@ -127,7 +126,66 @@ func Chunk(r io.Reader, tmpl contracts.LogChunk, cfg ChunkerConfig, emit func(*c
 		// chunk is closed only when a new line is pending.
 		return c.stats, errors.New("chunker: internal error: trailing overlap")
 	}
-	return c.stats, nil
+	return c.stats, readErr
+}
+
+// longLine holds a line longer than the reader's buffer: its head says
+// what the line is, its tail holds how it ended (the last \r redraw of a
+// progress bar, the error that followed). The middle is dropped as it
+// streams by, so a line of any length costs at most MaxLineBytes.
+type longLine struct {
+	head, tail []byte
+	half       int
+	total      int
+}
+
+func (l *longLine) write(p []byte) {
+	l.total += len(p)
+	if room := l.half - len(l.head); room > 0 {
+		n := min(room, len(p))
+		l.head = append(l.head, p[:n]...)
+		p = p[n:]
+	}
+	if len(p) == 0 {
+		return
+	}
+	l.tail = append(l.tail, p...)
+	if len(l.tail) > 2*l.half {
+		l.tail = l.tail[:copy(l.tail, l.tail[len(l.tail)-l.half:])]
+	}
+}
+
+// text is the line as the chunk keeps it: whole when it fits in max bytes,
+// else its head and tail around a marker saying how much was cut.
+func (l *longLine) text(max int) []byte {
+	out := make([]byte, 0, len(l.head)+len(l.tail)+96)
+	out = append(out, l.head...)
+	if l.total <= max {
+		return append(out, l.tail...)
+	}
+	tail := l.tail
+	if len(tail) > max-l.half {
+		tail = tail[len(tail)-(max-l.half):]
+	}
+	// Cut at rune boundaries so the kept text stays readable.
+	for i := 0; i < utf8.UTFMax-1 && len(out) > 0; i++ {
+		if r, n := utf8.DecodeLastRune(out); r != utf8.RuneError || n > 1 {
+			break
+		}
+		out = out[:len(out)-1]
+	}
+	for i := 0; i < utf8.UTFMax-1 && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
+		tail = tail[1:]
+	}
+	out = fmt.Appendf(out, "%s%d bytes, kept the first %d and the last %d]… ", TruncationMarker, l.total, len(out), len(tail))
+	return append(out, tail...)
+}
+
+func (l *longLine) reset() {
+	l.head, l.tail, l.total = l.head[:0], l.tail[:0], 0
+	if cap(l.head) > 2*l.half+4096 || cap(l.tail) > 4*l.half+4096 {
+		l.head, l.tail = nil, nil
+	}
 }
 
 // add appends one line (body, whose original length was total bytes) to the
@@ -141,15 +199,6 @@ func (c *chunker) add(body []byte, total int) error {
 	}
 	if truncated {
 		c.stats.TruncatedLines++
-		// Drop a rune split by the cut before adding the marker.
-		for len(text) > 0 {
-			r, n := utf8.DecodeLastRune(text)
-			if r != utf8.RuneError || n != 1 {
-				break
-			}
-			text = text[:len(text)-1]
-		}
-		text = fmt.Appendf(text, "%s%d bytes, kept %d]", TruncationMarker, total, len(text))
 	}
 	enc := EncodedLen(text) + 2 // the joining "\n" encodes as two bytes
 	if len(c.lines) > c.overlap && c.size+enc > c.cfg.MaxBytes {

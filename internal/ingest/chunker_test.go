@@ -3,6 +3,8 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -227,3 +229,36 @@ func BenchmarkChunk(b *testing.B) {
 }
 
 var _ = cmp.Diff
+
+func TestChunkLongLineKeepsHeadAndTail(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("Pulling: [")
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, "==> %d%%\r", i%100)
+	}
+	b.WriteString("error: layer digest mismatch\nnext line\n")
+	chunks, st := chunkAll(t, b.Bytes(), ChunkerConfig{})
+	if st.Lines != 2 || st.TruncatedLines != 1 {
+		t.Fatalf("stats = %+v, want 2 lines, 1 truncated", st)
+	}
+	first := strings.Split(chunks[0].Content, "\n")[0]
+	if !strings.HasPrefix(first, "Pulling: [") || !strings.HasSuffix(first, "\rerror: layer digest mismatch") {
+		t.Errorf("long line kept as %.40q…%q, want its head and its tail", first, first[max(0, len(first)-40):])
+	}
+	if !strings.Contains(first, TruncationMarker) || len(first) > 64<<10+200 {
+		t.Errorf("long line: %d bytes, marker %v; want at most 64 KiB and a marker", len(first), strings.Contains(first, TruncationMarker))
+	}
+}
+
+func TestChunkReadErrorKeepsWhatWasRead(t *testing.T) {
+	r := io.MultiReader(strings.NewReader("one\ntwo\nerror: three\n"), errReader{})
+	var got []contracts.LogChunk
+	st, err := Chunk(r, contracts.LogChunk{}, ChunkerConfig{}, func(c *contracts.LogChunk) error { got = append(got, *c); return nil })
+	if err == nil || st.Lines != 3 || len(got) != 1 || got[0].Content != "one\ntwo\nerror: three" {
+		t.Errorf("Chunk = %v, %d lines, chunks %+v; want the read error and the 3 lines read", err, st.Lines, got)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("unexpected EOF in gzip") }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/destill-ci/destill/contracts"
@@ -33,6 +35,9 @@ type Stage struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// IdleTimeout fails a job whose log stream delivers no byte for this
+	// long (a stalled download); default one minute.
+	IdleTimeout time.Duration
 }
 
 // Headers marking destill messages.
@@ -168,10 +173,15 @@ func (s *Stage) job(ctx context.Context, req contracts.AnalysisRequest, build so
 		p.Kind, p.Chunks, p.Bytes, p.Error = contracts.ProgressJobFailed, chunks, bytes, err.Error()
 		return s.progress(ctx, p)
 	}
-	rc, err := src.Open(ctx, j)
+	opened, err := src.Open(ctx, j)
 	if err != nil {
 		return failed(0, 0, err)
 	}
+	idle := s.IdleTimeout
+	if idle <= 0 {
+		idle = time.Minute
+	}
+	rc := newIdleReader(opened, idle)
 	defer rc.Close()
 
 	tmpl := contracts.LogChunk{RequestID: req.RequestID, BuildID: build.ID, BuildURL: build.URL, Source: build.Source, Job: j}
@@ -195,4 +205,41 @@ func (s *Stage) job(ctx context.Context, req contracts.AnalysisRequest, build so
 	p = base
 	p.Kind, p.Chunks, p.Bytes, p.Lines = contracts.ProgressJobDone, st.Chunks, st.Bytes, st.Lines
 	return s.progress(ctx, p)
+}
+
+// idleReader fails a stream that stalls: when no byte arrives for d, it
+// closes the underlying stream, which unblocks the pending Read.
+type idleReader struct {
+	rc       io.ReadCloser
+	d        time.Duration
+	timer    *time.Timer
+	timedOut atomic.Bool
+}
+
+func newIdleReader(rc io.ReadCloser, d time.Duration) *idleReader {
+	r := &idleReader{rc: rc, d: d}
+	r.timer = time.AfterFunc(d, func() {
+		r.timedOut.Store(true)
+		rc.Close()
+	})
+	return r
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.d)
+	}
+	if err != nil && r.timedOut.Load() {
+		return n, fmt.Errorf("log stream stalled: no data for %s", r.d)
+	}
+	return n, err
+}
+
+func (r *idleReader) Close() error {
+	r.timer.Stop()
+	if r.timedOut.Load() {
+		return nil
+	}
+	return r.rc.Close()
 }
