@@ -196,22 +196,13 @@ func detect(line string, mk marker) (match, bool) {
 	if t == "" {
 		return match{}, false
 	}
-	lower := strings.ToLower(t)
+	lc := newLineCheck(t, strings.ToLower(t))
 	for i := range rules {
 		r := &rules[i]
 		if r.col0 && len(t) != len(line) {
 			continue
 		}
-		if f := ruleFirst[i]; f != nil && r.fn == nil && !f.has(t[0]) {
-			continue
-		}
-		if p := rulePrefix[i]; p != "" && !strings.HasPrefix(t, p) {
-			continue
-		}
-		if r.need != nil && !containsAny(lower, r.need) {
-			continue
-		}
-		if r.fn != nil && r.fn(t, lower) || r.fn == nil && r.re.MatchString(t) {
+		if lc.try(i) {
 			m := match{rule: r.name, sev: r.sev, score: r.score, class: r.class, block: r.block}
 			return adjustForMarker(m, mk), true
 		}

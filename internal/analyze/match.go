@@ -1,0 +1,233 @@
+package analyze
+
+import (
+	"regexp/syntax"
+	"strings"
+	"unicode/utf8"
+)
+
+// The rule matcher's fast paths. Before a rule's expression runs on a line,
+// the line must hold one of the literals that every match of the
+// expression contains (its gate, derived from the expression's syntax), and
+// the rule's need literals are looked up in a set computed by one pass over
+// the line instead of one search per rule.
+
+// literal is a string that a match must contain; fold says it is compared
+// with the lower-cased line.
+type literal struct {
+	s    string
+	fold bool
+}
+
+// ruleMatchers holds what the fast paths know of each rule.
+type ruleMatchers struct {
+	gates [][]literal // per rule; nil when any line may match
+	needs []needMask  // per rule: bits of its need literals
+	// needLits are the distinct need literals; byBigram maps the first two
+	// bytes of each (of length ≥ 2) to 1 + an index into bigramLits.
+	needLits   []string
+	byBigram   [1 << 16]uint8
+	bigramLits [][]uint8 // literal indexes by group
+	short      []uint8   // indexes of one-byte literals
+}
+
+type needMask [2]uint64
+
+func (m *needMask) set(i int)              { m[i>>6] |= 1 << (i & 63) }
+func (m needMask) meets(has needMask) bool { return m[0]&has[0] != 0 || m[1]&has[1] != 0 }
+
+var matchers = newRuleMatchers(rules)
+
+func newRuleMatchers(rules []rule) *ruleMatchers {
+	rm := &ruleMatchers{gates: make([][]literal, len(rules)), needs: make([]needMask, len(rules))}
+	index := map[string]int{}
+	groups := map[uint16][]uint8{}
+	for i, r := range rules {
+		if r.re != nil {
+			rm.gates[i] = gate(r.re.String())
+		}
+		for _, n := range r.need {
+			k, ok := index[n]
+			if !ok {
+				k = len(rm.needLits)
+				if k >= 128 {
+					panic("analyze: more than 128 need literals")
+				}
+				index[n] = k
+				rm.needLits = append(rm.needLits, n)
+				if len(n) == 1 {
+					rm.short = append(rm.short, uint8(k))
+				} else {
+					b := uint16(n[0]) | uint16(n[1])<<8
+					groups[b] = append(groups[b], uint8(k))
+				}
+			}
+			rm.needs[i].set(k)
+		}
+	}
+	for b, ks := range groups {
+		rm.bigramLits = append(rm.bigramLits, ks)
+		if len(rm.bigramLits) > 255 {
+			panic("analyze: too many need bigrams")
+		}
+		rm.byBigram[b] = uint8(len(rm.bigramLits))
+	}
+	return rm
+}
+
+// needsOf returns the set of need literals that lower holds.
+func (rm *ruleMatchers) needsOf(lower string) needMask {
+	var has needMask
+	for _, k := range rm.short {
+		if strings.Contains(lower, rm.needLits[k]) {
+			has.set(int(k))
+		}
+	}
+	for i := 0; i+1 < len(lower); i++ {
+		g := rm.byBigram[uint16(lower[i])|uint16(lower[i+1])<<8]
+		if g == 0 {
+			continue
+		}
+		for _, k := range rm.bigramLits[g-1] {
+			if strings.HasPrefix(lower[i:], rm.needLits[k]) {
+				has.set(int(k))
+			}
+		}
+	}
+	return has
+}
+
+// lineCheck tries the rules on one trimmed line t.
+type lineCheck struct {
+	t, lower string
+	needs    needMask
+	// foldSafe is false when lower-casing may hide a match of a
+	// case-insensitive literal (ſ folds to s, but stays ſ in lower case).
+	foldSafe bool
+}
+
+func newLineCheck(t, lower string) lineCheck {
+	return lineCheck{t: t, lower: lower, needs: matchers.needsOf(lower), foldSafe: !strings.Contains(t, "ſ")}
+}
+
+// try reports whether rule i matches the line (its col0 condition aside).
+func (c *lineCheck) try(i int) bool {
+	r := &rules[i]
+	if f := ruleFirst[i]; f != nil && r.fn == nil && !f.has(c.t[0]) {
+		return false
+	}
+	if p := rulePrefix[i]; p != "" && !strings.HasPrefix(c.t, p) {
+		return false
+	}
+	if r.need != nil && !matchers.needs[i].meets(c.needs) {
+		return false
+	}
+	if r.fn != nil {
+		return r.fn(c.t, c.lower)
+	}
+	if g := matchers.gates[i]; g != nil && !c.holdsAny(g) {
+		return false
+	}
+	return r.re.MatchString(c.t)
+}
+
+func (c *lineCheck) holdsAny(lits []literal) bool {
+	for _, l := range lits {
+		if l.fold {
+			if !c.foldSafe || strings.Contains(c.lower, l.s) {
+				return true
+			}
+		} else if strings.Contains(c.t, l.s) {
+			return true
+		}
+	}
+	return false
+}
+
+// gate returns literals of which every match of the expression src holds
+// one, or nil when it finds none worth checking.
+func gate(src string) []literal {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	lits, ok := required(re.Simplify())
+	if !ok {
+		return nil
+	}
+	return lits
+}
+
+// required returns literals of which every match of re holds one.
+func required(re *syntax.Regexp) ([]literal, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return nil, false
+		}
+		s := string(re.Rune)
+		fold := re.Flags&syntax.FoldCase != 0
+		if fold {
+			s = strings.ToLower(s)
+			if !asciiString(s) {
+				return nil, false
+			}
+		}
+		return []literal{{s, fold}}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return required(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false
+		}
+		return required(re.Sub[0])
+	case syntax.OpConcat:
+		var best []literal
+		for _, sub := range re.Sub {
+			if lits, ok := required(sub); ok && better(lits, best) {
+				best = lits
+			}
+		}
+		return best, best != nil
+	case syntax.OpAlternate:
+		var all []literal
+		for _, sub := range re.Sub {
+			lits, ok := required(sub)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, lits...)
+		}
+		return all, true
+	}
+	return nil, false
+}
+
+// better reports whether literal set a is more selective than b: its
+// shortest literal is longer, or as long with fewer literals.
+func better(a, b []literal) bool {
+	if b == nil {
+		return true
+	}
+	ma, mb := shortest(a), shortest(b)
+	return ma > mb || ma == mb && len(a) < len(b)
+}
+
+func shortest(lits []literal) int {
+	n := -1
+	for _, l := range lits {
+		if n < 0 || len(l.s) < n {
+			n = len(l.s)
+		}
+	}
+	return n
+}
+
+func asciiString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
