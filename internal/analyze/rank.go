@@ -18,10 +18,15 @@ import (
 //     most likely hold the cause, while lines after it (cleanup, retries,
 //     after-failure hooks) rarely do;
 //   - a message repeated later in the same job is an echo of its first
-//     occurrence.
+//     occurrence;
+//   - among the specific errors of one kind in a job (many failing tests,
+//     many compiler errors), the first is the one people read first and
+//     the one the others often follow from.
 func Rank(cards []contracts.TriageCard) {
 	type key struct{ job, hash string }
 	firstLine := map[key]int{}
+	// job id and rule → first line of a card of that rule
+	firstOfRule := map[key]int{}
 	failAt := map[string]int{}   // job id → first line where the CI reports the failure
 	lastLine := map[string]int{} // job id → last card line
 	for i := range cards {
@@ -29,6 +34,10 @@ func Rank(cards []contracts.TriageCard) {
 		k := key{c.Job.ID, c.MessageHash}
 		if l, ok := firstLine[k]; !ok || c.LineNumber < l {
 			firstLine[k] = c.LineNumber
+		}
+		rk := key{c.Job.ID, baseRule(c.Rule)}
+		if l, ok := firstOfRule[rk]; !ok || c.LineNumber < l {
+			firstOfRule[rk] = c.LineNumber
 		}
 		if ruleClass(c.Rule) == classEcho && isCIReport(c.Rule) {
 			if l, ok := failAt[c.Job.ID]; !ok || c.LineNumber < l {
@@ -43,6 +52,9 @@ func Rank(cards []contracts.TriageCard) {
 		s := c.ConfidenceScore
 		if firstLine[key{c.Job.ID, c.MessageHash}] < c.LineNumber {
 			s -= 0.05
+		}
+		if ruleClass(c.Rule) == classCause && firstOfRule[key{c.Job.ID, baseRule(c.Rule)}] == c.LineNumber {
+			s += firstOfKindBonus
 		}
 		end, reported := failAt[c.Job.ID]
 		if !reported {
@@ -76,6 +88,15 @@ func Rank(cards []contracts.TriageCard) {
 		sorted[i] = cards[j]
 	}
 	copy(cards, sorted)
+}
+
+// firstOfKindBonus is added to the first cause card of each rule in a job.
+const firstOfKindBonus = 0.15
+
+// baseRule is the rule name without the marker suffix.
+func baseRule(rule string) string {
+	rule, _ = strings.CutSuffix(rule, "+marker")
+	return rule
 }
 
 var classOfRule = func() map[string]class {
