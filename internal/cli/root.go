@@ -64,6 +64,10 @@ func (a *app) exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(a.stdio.Err, "destill: interrupted")
+		return 130
+	}
 	fmt.Fprintf(a.stdio.Err, "destill: %v\n", err)
 	var ee exitError
 	if errors.As(err, &ee) {
@@ -72,9 +76,6 @@ func (a *app) exitCode(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
-	}
-	if errors.Is(err, context.Canceled) {
-		return 130
 	}
 	return exitFailure
 }

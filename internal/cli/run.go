@@ -21,6 +21,10 @@ import (
 	"golang.org/x/term"
 )
 
+// minChunkBytes keeps chunks large enough for the 50-line overlap of
+// ordinary lines.
+const minChunkBytes = 16 << 10
+
 // runOptions are the flags of `destill run`.
 type runOptions struct {
 	format     string
@@ -112,9 +116,21 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 		if a.isTerminal(a.stdio.Out) && a.isTerminal(a.stdio.In) {
 			o.format = "tui"
 		}
-	case "tui", "text", "json", "jsonl":
+	case "tui":
+		if !a.isTerminal(a.stdio.Out) || !a.isTerminal(a.stdio.In) {
+			return usageError{errors.New("--format tui needs a terminal on stdin and stdout; use --format text, json or jsonl")}
+		}
+	case "text", "json", "jsonl":
 	default:
 		return usageError{fmt.Errorf("unknown --format %q: use tui, text, json or jsonl", o.format)}
+	}
+	switch {
+	case o.limit < 0:
+		return usageError{fmt.Errorf("--limit %d: give 0 (all) or a positive number", o.limit)}
+	case o.workers < 0:
+		return usageError{fmt.Errorf("--workers %d: give 0 (one per CPU) or a positive number", o.workers)}
+	case o.chunkBytes != 0 && o.chunkBytes < minChunkBytes:
+		return usageError{fmt.Errorf("--chunk-bytes %d: chunks must hold at least %d bytes (0 means the default, 500000)", o.chunkBytes, minChunkBytes)}
 	}
 	req, err := requestFor(args, o.requestID)
 	if err != nil {
@@ -192,7 +208,11 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	for _, e := range jobErrs {
 		fmt.Fprintf(a.stdio.Err, "destill: %s\n", e)
 	}
-	if len(st.Jobs) > 0 && len(jobErrs) == len(st.Jobs) {
+	read := 0
+	for _, j := range st.Jobs {
+		read += j.ChunksTotal
+	}
+	if len(st.Jobs) > 0 && len(jobErrs) == len(st.Jobs) && read == 0 {
 		return fmt.Errorf("no job log could be read (%d of %d failed)", len(jobErrs), len(st.Jobs))
 	}
 
@@ -215,8 +235,9 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 			chunks += j.ChunksTotal
 			bytes += j.Bytes
 		}
-		fmt.Fprintf(a.stdio.Err, "destill: %d jobs, %s, %d chunks, %d cards in %d groups, %s\n",
-			len(st.Jobs), humanBytes(bytes), chunks, col.Len(), len(findings), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(a.stdio.Err, "destill: %s, %s, %s, %s in %s, %s\n",
+			plural(len(st.Jobs), "job"), humanBytes(bytes), plural(chunks, "chunk"), plural(col.Len(), "card"),
+			plural(len(findings), "group"), time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -245,6 +266,9 @@ func (a *app) loadBaseline(ctx context.Context, target string) (*report.Baseline
 	}
 	build, err := src.Build(ctx)
 	if err != nil {
+		if len(req.Files) > 0 {
+			return nil, usageError{fmt.Errorf("baseline: %w", err)}
+		}
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	base := report.NewBaseline()
@@ -260,4 +284,11 @@ func (a *app) loadBaseline(ctx context.Context, target string) (*report.Baseline
 		}
 	}
 	return base, nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/analyze"
 )
 
 // WriteJSON writes the findings as one JSON array.
@@ -75,6 +76,9 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 			job = f.Job.ID
 		}
 		fmt.Fprintf(bw, "#%d %s %.2f  %s:%d", i+1, sev, f.ConfidenceScore, Sanitize(job), f.LineNumber)
+		if f.EndLine > f.LineNumber {
+			fmt.Fprintf(bw, "-%d", f.EndLine)
+		}
 		if f.Recurrence > 1 {
 			fmt.Fprintf(bw, "  ×%d", f.Recurrence)
 			if len(f.Jobs) > 1 {
@@ -82,6 +86,11 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 			}
 		}
 		fmt.Fprintf(bw, "  [%s]\n", shortHash(f.MessageHash))
+		msg := clip(strings.TrimSpace(Sanitize(f.Message)), opt.Width)
+		if opt.Color {
+			msg = "\x1b[1m" + msg + "\x1b[0m"
+		}
+		fmt.Fprintf(bw, "  %s\n", msg)
 		pre := f.PreContext
 		if len(pre) > opt.Context {
 			pre = pre[len(pre)-opt.Context:]
@@ -89,11 +98,7 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 		for k, l := range pre {
 			fmt.Fprintf(bw, "  %6d │ %s\n", f.LineNumber-len(pre)+k, clip(Sanitize(l), opt.Width))
 		}
-		line := clip(Sanitize(f.Message), opt.Width)
-		if opt.Color {
-			line = "\x1b[1m" + line + "\x1b[0m"
-		}
-		fmt.Fprintf(bw, "> %6d │ %s\n", f.LineNumber, line)
+		fmt.Fprintf(bw, "> %6d │ %s\n", f.LineNumber, clip(Sanitize(AnchorText(f.TriageCard)), opt.Width))
 		post := f.PostContext
 		if len(post) > opt.Context {
 			post = post[:opt.Context]
@@ -101,7 +106,7 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 		for k, l := range post {
 			fmt.Fprintf(bw, "  %6d │ %s\n", f.LineNumber+1+k, clip(Sanitize(l), opt.Width))
 		}
-		if f.ContextNote != "" {
+		if f.ContextNote != "" && len(f.PostContext) <= opt.Context {
 			fmt.Fprintf(bw, "  (%s)\n", Sanitize(f.ContextNote))
 		}
 	}
@@ -201,4 +206,24 @@ func escapeLen(s string) int {
 		return len(s)
 	}
 	return 2
+}
+
+// AnchorText is the cleaned text of a card's own line. Message is the line
+// that names the error, which for a multi-line finding (a traceback) can be
+// a later line; RawMessage is the anchor line with its control characters
+// made visible. This undoes that and cleans the line as the analyzer does.
+func AnchorText(c contracts.TriageCard) string {
+	if c.EndLine <= c.LineNumber {
+		return c.Message
+	}
+	raw := []rune(c.RawMessage)
+	for i, r := range raw {
+		switch {
+		case r >= 0x2400 && r < 0x2420:
+			raw[i] = r - 0x2400
+		case r == 0x2421:
+			raw[i] = 0x7f
+		}
+	}
+	return analyze.Clean(string(raw))
 }
