@@ -279,12 +279,13 @@ func TestRank(t *testing.T) {
 }
 
 // TestRankFirstOfKind: of many failing tests reported the same way, the first
-// ranks before later ones that sit closer to the end of the failed step.
+// ranks before later ones that sit a little closer to the end of the failed
+// step.
 func TestRankFirstOfKind(t *testing.T) {
 	card := func(line int, rule string) contracts.TriageCard {
 		return contracts.TriageCard{Job: contracts.Job{ID: "a"}, LineNumber: line, EndLine: line, Rule: rule, ConfidenceScore: 0.85, MessageHash: fmt.Sprint(line)}
 	}
-	cards := []contracts.TriageCard{card(100, "pytest-section"), card(900, "pytest-section"), card(950, "pytest-section"), card(1000, "ci-echo")}
+	cards := []contracts.TriageCard{card(100, "pytest-section"), card(150, "pytest-section"), card(200, "pytest-section"), card(1000, "ci-echo")}
 	Rank(cards)
 	if cards[0].LineNumber != 100 {
 		t.Errorf("first card at line %d, want the first failing test (line 100)", cards[0].LineNumber)
