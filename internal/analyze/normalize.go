@@ -65,7 +65,7 @@ func Normalize(message string) string {
 				continue
 			}
 		}
-		if atBoundary && isDigit(c) && codePrefix(b) {
+		if atBoundary && isDigit(c) && (codePrefix(b) || statusPrefix(b)) {
 			// The number of an error code: ORA-00942, CVE-2021-44228.
 			for i < len(s) && isDigit(s[i]) {
 				b = append(b, s[i])
@@ -616,6 +616,27 @@ func sizeLen(s string) int {
 
 // codePrefix reports whether out ends with the prefix of an error code:
 // two to five capital letters that start a word, and a hyphen (ORA-, CVE-).
+// statusKeys end the text before a number that says how a process or a
+// request ended: exit status 1 and exit status 137 (killed) are different
+// failures, as are HTTP 404 and 500.
+var statusKeys = []string{"exit status ", "exit status: ", "exit code ", "exit code: ", "exit code=", "exited with ",
+	"exited with code ", "exited with status ", "returned non-zero exit status ", "status code ", "status code: ",
+	"http status ", "signal "}
+
+// statusPrefix reports whether out ends with one of statusKeys (any case).
+func statusPrefix(out []byte) bool {
+	n := len(out)
+	if n < 5 || out[n-1] != ' ' && out[n-1] != ':' && out[n-1] != '=' {
+		return false
+	}
+	for _, k := range statusKeys {
+		if n >= len(k) && strings.EqualFold(string(out[n-len(k):]), k) {
+			return true
+		}
+	}
+	return false
+}
+
 func codePrefix(out []byte) bool {
 	n := len(out)
 	if n < 3 || out[n-1] != '-' {
