@@ -203,9 +203,7 @@ func (e *Engine) candidate(cands []finding, lines *chunkLines, i int, keyword bo
 	if keyword {
 		m, ok = e.detectLine(lines, i)
 	}
-	if !ok && announced(lines, i) {
-		m, ok = match{rule: "announced-error", sev: sevError, score: 0.85, class: classCause}, true
-	}
+	m, ok = announce(lines, i, m, ok)
 	if !ok {
 		return cands
 	}

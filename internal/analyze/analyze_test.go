@@ -291,3 +291,30 @@ func TestRankFirstOfKind(t *testing.T) {
 		t.Errorf("first card at line %d, want the first failing test (line 100)", cards[0].LineNumber)
 	}
 }
+
+// TestAnnouncedDetail: a status line that says ERROR and leaves the detail
+// to the next line makes that line a cause.
+func TestAnnouncedDetail(t *testing.T) {
+	tests := []struct {
+		name, content string
+		want          int
+	}{
+		{"R CMD check step", "* checking package dependencies ... ERROR\nPackage required but not available: 'x'\n\nSee section 'The DESCRIPTION file'", 2},
+		{"bare status after the step", "* checking tests ...\n  Running 'test-all.R'\n ERROR\nRunning the tests in 'tests/test-all.R' failed.\nLast 13 lines of output:", 4},
+		{"rake", "rake aborted!\nDon't know how to build task 'x'", 2},
+	}
+	e := New(Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, c := range e.Analyze(wholeLog(t, tt.content)) {
+				if c.LineNumber == tt.want {
+					if c.Rule != "announced-error" {
+						t.Errorf("line %d: rule %s, want announced-error", tt.want, c.Rule)
+					}
+					return
+				}
+			}
+			t.Errorf("no card on line %d", tt.want)
+		})
+	}
+}

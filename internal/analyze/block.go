@@ -90,3 +90,36 @@ func continuation(t string, kind blockKind) bool {
 	}
 	return k > 0 && k+1 < len(t) && t[k] == ' ' && t[k+1] == '|'
 }
+
+// announce decides line i from the line before it when that line announces
+// an error whose detail line i gives: "rake aborted!" then the reason, R CMD
+// check's "* checking package dependencies ... ERROR" then what is wrong,
+// or a bare "ERROR" status after the name of the step that failed. Such a
+// line becomes a cause unless it is one already; m and ok are what the
+// rules say about it.
+func announce(lines *chunkLines, i int, m match, ok bool) (match, bool) {
+	if ok && m.class == classCause || i == 0 {
+		return m, ok
+	}
+	if !ok && announced(lines, i) || announcedStatus(lines, i) {
+		return match{rule: "announced-error", sev: sevError, score: 0.85, class: classCause}, true
+	}
+	return m, ok
+}
+
+// announcedStatus reports whether the line before i is a status of ERROR
+// that leaves the detail to line i.
+func announcedStatus(lines *chunkLines, i int) bool {
+	if !strings.Contains(lines.raw(i-1), "ERROR") {
+		return false
+	}
+	prev := strings.TrimSpace(lines.clean(i - 1).text)
+	if prev != "ERROR" && !(strings.HasPrefix(prev, "* ") && strings.HasSuffix(prev, " ... ERROR")) {
+		return false
+	}
+	cur := strings.TrimSpace(lines.clean(i).text)
+	if cur == "" || strings.HasPrefix(cur, "* ") || cur == "ERROR" {
+		return false
+	}
+	return true
+}

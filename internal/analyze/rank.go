@@ -100,7 +100,7 @@ func baseRule(rule string) string {
 }
 
 var classOfRule = func() map[string]class {
-	m := map[string]class{"keyword": classGeneric, "ci-error-marker": classGeneric}
+	m := map[string]class{"keyword": classGeneric, "ci-error-marker": classGeneric, "last-output": classGeneric, "announced-error": classCause}
 	for _, r := range rules {
 		m[r.name] = r.class
 	}
