@@ -81,6 +81,9 @@ type chunkLines struct {
 	cleaned []cleanedLine
 	gen     uint32
 	buf     []byte
+	// arena holds the text of the cleaned lines that differ from their raw
+	// line; the strings it hands out stay valid as it grows.
+	arena strings.Builder
 }
 
 type cleanedLine struct {
@@ -103,9 +106,19 @@ func (l *chunkLines) clean(i int) cleanedLine {
 	if c := l.cleaned[i]; c.gen == l.gen {
 		return c
 	}
-	var meta lineMeta
-	l.buf, meta = cleanLine(l.buf[:0], []byte(l.raw(i)))
-	c := cleanedLine{text: string(l.buf), meta: meta, gen: l.gen}
+	raw := l.raw(i)
+	c := cleanedLine{gen: l.gen}
+	if plainLine(raw) {
+		c.text = strings.TrimRight(raw, " \t")
+	} else {
+		l.buf, c.meta = cleanLine(l.buf[:0], []byte(raw))
+		if l.arena.Cap()-l.arena.Len() < len(l.buf) {
+			l.arena.Grow(max(len(l.buf), 64<<10))
+		}
+		from := l.arena.Len()
+		l.arena.Write(l.buf)
+		c.text = l.arena.String()[from:]
+	}
 	l.cleaned[i] = c
 	return c
 }
@@ -366,11 +379,41 @@ func lineStarts(dst []int, content string) []int {
 
 func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contracts.TriageCard {
 	cl := lines.clean(f.idx)
-	key := lines.clean(f.keyIdx)
-	msg := e.cap(key.text)
+	lo := max(0, f.idx-contracts.ContextBefore)
+	hi := min(lines.n()-1, f.idx+contracts.ContextAfter)
+	// The card's strings share one allocation: a copy, so that the card
+	// keeps neither the chunk nor the engine's buffers alive.
+	raw := lines.raw(f.idx)
+	if !plainLine(raw) {
+		lines.buf = sanitize(lines.buf[:0], []byte(raw))
+		raw = string(lines.buf)
+	}
+	raw = e.cap(raw)
+	msg := e.cap(lines.clean(f.keyIdx).text)
+	size := len(raw) + len(msg)
+	for i := lo; i <= hi; i++ {
+		if i != f.idx {
+			size += len(e.cap(lines.clean(i).text))
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	keep := func(s string) string {
+		from := b.Len()
+		b.WriteString(s)
+		return b.String()[from:]
+	}
+	raw, msg = keep(raw), keep(msg)
+	context := make([]string, 0, hi-lo)
+	for i := lo; i <= hi; i++ {
+		if i != f.idx {
+			context = append(context, keep(e.cap(lines.clean(i).text)))
+		}
+	}
+	pre := f.idx - lo
 	norm := Normalize(msg)
 	lineNo := c.LineStart + f.idx
-	card := contracts.TriageCard{
+	return contracts.TriageCard{
 		Version:           contracts.Version,
 		ID:                contracts.FindingID(c.RequestID, c.Job.ID, lineNo),
 		RequestID:         c.RequestID,
@@ -382,7 +425,7 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 		Severity:          f.m.sev,
 		LineNumber:        lineNo,
 		EndLine:           c.LineStart + f.end,
-		RawMessage:        e.cap(string(sanitize(nil, []byte(lines.raw(f.idx))))),
+		RawMessage:        raw,
 		Message:           msg,
 		NormalizedMessage: norm,
 		NormalizerVersion: NormalizerVersion,
@@ -391,19 +434,10 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 		ChunkIndex:        c.ChunkIndex,
 		LineInChunk:       f.idx + 1,
 		Timestamp:         cl.meta.timestamp(),
+		PreContext:        context[:pre:pre],
+		PostContext:       context[pre:],
+		ContextNote:       contextNote(c, lineNo, pre, hi-f.idx),
 	}
-	lo := max(0, f.idx-contracts.ContextBefore)
-	hi := min(lines.n()-1, f.idx+contracts.ContextAfter)
-	card.PreContext = make([]string, 0, f.idx-lo)
-	for i := lo; i < f.idx; i++ {
-		card.PreContext = append(card.PreContext, e.cap(lines.clean(i).text))
-	}
-	card.PostContext = make([]string, 0, hi-f.idx)
-	for i := f.idx + 1; i <= hi; i++ {
-		card.PostContext = append(card.PostContext, e.cap(lines.clean(i).text))
-	}
-	card.ContextNote = contextNote(c, lineNo, len(card.PreContext), len(card.PostContext))
-	return card
 }
 
 // contextNote explains a context shorter than the usual 15 lines before and

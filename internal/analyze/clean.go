@@ -45,6 +45,24 @@ func Clean(line string) string {
 	return string(b)
 }
 
+// plainLine reports whether cleanLine leaves line as it is but for
+// trailing white space: it is printable ASCII and tabs, and starts with
+// neither a timestamp nor a marker.
+func plainLine(line string) bool {
+	if line == "" {
+		return true
+	}
+	if c := line[0]; c == '#' || c == ':' || c >= '0' && c <= '9' && len(line) >= 21 {
+		return false
+	}
+	for i := 0; i < len(line); i++ {
+		if c := line[i]; c < 0x20 && c != '\t' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // cleanLine appends to dst the text of one raw log line as a terminal would
 // show it, and returns it with what it learned about the line:
 //
@@ -95,8 +113,13 @@ func cleanLine(dst, line []byte) ([]byte, lineMeta) {
 		case c < 0x20 || c == 0x7f:
 			i++
 		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			i++
+			// Copy the run of printable ASCII at once.
+			j := i + 1
+			for j < len(line) && line[j] >= 0x20 && line[j] < 0x7f {
+				j++
+			}
+			dst = append(dst, line[i:j]...)
+			i = j
 		default:
 			r, n := utf8.DecodeRune(line[i:])
 			switch {
