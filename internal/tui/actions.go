@@ -74,6 +74,9 @@ func cardText(c *findings.Card) string {
 	if c.JobURL != "" {
 		fmt.Fprintf(&b, "%s\n", c.JobURL)
 	}
+	if c.History != nil {
+		fmt.Fprintf(&b, "history: %s\n", c.History)
+	}
 	if c.ContextNote != "" {
 		fmt.Fprintf(&b, "note: %s\n", c.ContextNote)
 	}
@@ -203,6 +206,10 @@ type exportView struct {
 }
 
 type exportRow struct {
+	// Rank is the row's place in rank order, the order of `destill run
+	// --format json` (grouped) or of every occurrence; the rows follow the
+	// view's sort.
+	Rank int `json:"rank"`
 	// Count is how many cards the row stands for in the view.
 	Count int `json:"count"`
 	// Recurrence is how many cards of the request share the hash.
@@ -249,7 +256,7 @@ func viewOf(q findings.Query) exportView {
 func exportJSON(title string, now time.Time, q findings.Query, rows []findings.Row) ([]byte, error) {
 	doc := exportDoc{Title: title, ExportedAt: now.UTC(), View: viewOf(q), Rows: make([]exportRow, 0, len(rows))}
 	for _, r := range rows {
-		doc.Rows = append(doc.Rows, exportRow{Count: r.Count, Recurrence: r.Card.Recurrence(), Jobs: r.Card.Jobs(), Card: r.Card.Raw})
+		doc.Rows = append(doc.Rows, exportRow{Rank: r.Rank, Count: r.Count, Recurrence: r.Card.Recurrence(), Jobs: r.Card.Jobs(), Card: r.Card.Raw})
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -284,6 +291,9 @@ func exportMarkdown(title string, now time.Time, q findings.Query, rows []findin
 	for i, r := range rows {
 		c := r.Card
 		fmt.Fprintf(&b, "\n## %d. %s: %s\n\n", i+1, c.Raw.Severity, mdEscape(c.Message))
+		if q.Sort != findings.ByRank {
+			fmt.Fprintf(&b, "- rank: #%d\n", r.Rank)
+		}
 		fmt.Fprintf(&b, "- confidence: %.2f\n", c.Raw.ConfidenceScore)
 		fmt.Fprintf(&b, "- job: %s, line %d\n", mdEscape(c.JobName), c.Raw.LineNumber)
 		if n := c.Recurrence(); n > 1 {
@@ -292,6 +302,9 @@ func exportMarkdown(title string, now time.Time, q findings.Query, rows []findin
 		fmt.Fprintf(&b, "- hash: `%s`\n", strings.ReplaceAll(c.Hash, "`", ""))
 		if u := lineURL(c.Raw); u != "" {
 			fmt.Fprintf(&b, "- link: <%s>\n", u)
+		}
+		if c.History != nil {
+			fmt.Fprintf(&b, "- history: %s\n", mdEscape(c.History.String()))
 		}
 		if c.ContextNote != "" {
 			fmt.Fprintf(&b, "- note: %s\n", mdEscape(c.ContextNote))

@@ -32,7 +32,7 @@ func newKeyMap() keyMap {
 		Right:       b([]string{"right", "l"}, "→/l", "scroll right (no wrap)"),
 		Wrap:        b([]string{"w"}, "w", "wrap long lines on/off"),
 		Group:       b([]string{"a"}, "a", "grouped ↔ every occurrence"),
-		Sort:        b([]string{"s"}, "s", "sort: confidence/line/count"),
+		Sort:        b([]string{"s"}, "s", "sort: rank/conf/line/count"),
 		Severity:    b([]string{"v"}, "v", "minimum severity"),
 		JobFilter:   b([]string{"f"}, "f", "filter by job"),
 		Search:      b([]string{"/"}, "/", "search message and context"),

@@ -72,7 +72,7 @@ func TestProgramStreams(t *testing.T) {
 	screen := &screenLog{tm: tm}
 
 	screen.wait(t, "analysing")
-	screen.wait(t, "index out of range")
+	screen.wait(t, "panic: runtime error")
 	tm.Type("/refused")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 	screen.wait(t, "/refused")

@@ -1,12 +1,13 @@
 // Package cardlist is the ranked list of triage cards: one row per card (or
-// per message hash when grouped) with severity, confidence, recurrence, job
-// and message, a cursor and a window that scrolls to keep it visible. Only
-// the visible rows are drawn, so a frame costs the same for ten cards or ten
-// thousand.
+// per message hash when grouped) with its rank, severity, confidence,
+// recurrence, history, job, line and message, a cursor and a window that
+// scrolls to keep it visible. Only the visible rows are drawn, so a frame
+// costs the same for ten cards or ten thousand.
 package cardlist
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,11 @@ type Model struct {
 	cursor        int
 	offset        int
 	width, height int
+
+	// Widest rank and line numbers of the rows, and whether any row has
+	// a history: the columns are sized to them.
+	maxRank, maxLine int
+	history          bool
 }
 
 // New returns an empty list drawn with th.
@@ -46,6 +52,12 @@ func (m *Model) SetRows(rows []findings.Row) {
 		cur = r.Card
 	}
 	m.rows = rows
+	m.maxRank, m.maxLine, m.history = 0, 0, false
+	for _, r := range rows {
+		m.maxRank = max(m.maxRank, r.Rank)
+		m.maxLine = max(m.maxLine, r.Card.Raw.LineNumber)
+		m.history = m.history || r.Card.History != nil
+	}
 	if cur != nil {
 		m.cursor = m.find(cur)
 	}
@@ -134,19 +146,31 @@ func (m *Model) clamp() {
 	m.offset = max(0, min(m.offset, len(m.rows)-page))
 }
 
-// columns are the widths of the fixed columns for the current width.
+// columns are the widths of the fixed columns for the current width; zero
+// hides a column.
 type columns struct {
-	job  int
-	line bool
+	rank, job, line, hist int
 }
 
 func (m *Model) columns() columns {
-	c := columns{job: 14, line: m.width >= 110}
-	if m.width >= 110 {
-		c.job = 22
+	c := columns{
+		rank: len(strconv.Itoa(max(m.maxRank, 1))),
+		job:  14,
+		line: max(4, len(strconv.Itoa(m.maxLine))),
 	}
-	if m.width < 60 {
-		c.job = 8
+	switch {
+	case m.width >= 110:
+		c.job = 22
+	case m.width < 60:
+		c.job, c.line = 8, 0
+	}
+	if m.history {
+		switch {
+		case m.width >= 110:
+			c.hist = 7 // "seen 9×"
+		case m.width >= 60:
+			c.hist = 4 // "new", "9×"
+		}
 	}
 	return c
 }
@@ -160,9 +184,13 @@ func (m Model) View() string {
 	th := m.Theme
 	cols := m.columns()
 	var b strings.Builder
-	head := "  SEV   CONF  REC " + pad("JOB", cols.job) + " "
-	if cols.line {
-		head += "   LINE "
+	head := "  " + padLeft("#", cols.rank) + " SEV   CONF  REC "
+	if cols.hist > 0 {
+		head += pad("HIST", cols.hist) + " "
+	}
+	head += pad("JOB", cols.job) + " "
+	if cols.line > 0 {
+		head += padLeft("LINE", cols.line) + " "
 	}
 	head += "MESSAGE"
 	b.WriteString(th.Header.Render(ansi.Truncate(pad(head, m.width), m.width, "")))
@@ -188,6 +216,7 @@ func (m Model) row(i int, cols columns) string {
 	if selected {
 		cursor = "> "
 	}
+	rankCell := padLeft(strconv.Itoa(r.Rank), cols.rank) + " "
 	sev := c.Raw.Severity.String()
 	if len(sev) > 5 {
 		sev = sev[:5]
@@ -199,28 +228,71 @@ func (m Model) row(i int, cols columns) string {
 	if rec > 1 {
 		recCell = fmt.Sprintf(" %4s", "×"+compact(rec))
 	}
-	job := c.JobName
+	histCell := ""
+	if cols.hist > 0 {
+		histCell = " " + pad(historyMark(c.History, cols.hist), cols.hist)
+	}
+	job := ShortJob(c.JobName, cols.job)
 	if m.Grouped {
 		if n := len(c.Jobs()); n > 1 {
 			more := fmt.Sprintf(" +%d", n-1)
-			job = ansi.Truncate(job, cols.job-len(more), "…") + more
+			job = ShortJob(c.JobName, cols.job-len(more)) + more
 		}
 	}
-	jobCell := " " + pad(ansi.Truncate(job, cols.job, "…"), cols.job) + " "
+	jobCell := " " + pad(job, cols.job) + " "
 	lineCell := ""
-	if cols.line {
-		lineCell = fmt.Sprintf("%7s ", strconv.Itoa(c.Raw.LineNumber))
+	if cols.line > 0 {
+		lineCell = padLeft(strconv.Itoa(c.Raw.LineNumber), cols.line) + " "
 	}
-	fixed := 2 + 5 + len(conf) + 5 + cols.job + 2 + len(lineCell)
+	fixed := 2 + len(rankCell) + 5 + len(conf) + 5 + ansi.StringWidth(histCell) + cols.job + 2 + len(lineCell)
 	msgW := max(0, m.width-fixed)
 	msg := ansi.Truncate(c.Message, msgW, "…")
 	if selected && !th.Plain {
-		plain := cursor + pad(sev, 5) + conf + recCell + jobCell + lineCell + pad(msg, msgW)
+		plain := cursor + rankCell + pad(sev, 5) + conf + recCell + histCell + jobCell + lineCell + pad(msg, msgW)
 		return th.Selected.Render(ansi.Truncate(plain, m.width, ""))
 	}
+	if c.History != nil && !c.History.SeenBefore {
+		histCell = th.Flash.Render(histCell)
+	} else {
+		histCell = th.Dim.Render(histCell)
+	}
 	msg = m.highlight(msg)
-	out := cursor + sevCell + th.Dim.Render(conf+recCell) + jobCell + th.Dim.Render(lineCell) + msg
+	out := cursor + th.Dim.Render(rankCell) + sevCell + th.Dim.Render(conf+recCell) + histCell + jobCell + th.Dim.Render(lineCell) + msg
 	return ansi.Truncate(out, m.width, "")
+}
+
+// historyMark is the compact history of a card for a column w cells wide:
+// "new" in this build, or "seen N×" (N builds), "N×" when narrow.
+func historyMark(h *findings.History, w int) string {
+	switch {
+	case h == nil:
+		return ""
+	case !h.SeenBefore:
+		return "new"
+	}
+	n := compact(int(min(h.Builds, 1<<31)))
+	if s := "seen " + n + "×"; len(s) <= w+1 && ansi.StringWidth(s) <= w {
+		return s
+	}
+	return ansi.Truncate(n+"×", w, "")
+}
+
+// ShortJob fits a job name into w cells. A file path is shown by its base
+// name; a name still too long loses its start, not its end, which is what
+// tells similar names apart ("…jest-2545414624.log.gz").
+func ShortJob(name string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if strings.Contains(name, "/") {
+		if base := path.Base(strings.TrimRight(name, "/")); base != "" && base != "." && base != "/" {
+			name = base
+		}
+	}
+	if n := ansi.StringWidth(name); n > w {
+		name = ansi.TruncateLeft(name, n-w+1, "…")
+	}
+	return name
 }
 
 // highlight marks the first match of the search text in s.
@@ -244,6 +316,13 @@ func compact(n int) string {
 		return fmt.Sprintf("%.1fk", float64(n)/1000)
 	}
 	return strconv.Itoa(n/1000) + "k"
+}
+
+func padLeft(s string, w int) string {
+	if n := ansi.StringWidth(s); n < w {
+		return strings.Repeat(" ", w-n) + s
+	}
+	return s
 }
 
 func pad(s string, w int) string {

@@ -1,5 +1,6 @@
 // Package detail is the detail pane of one triage card: what it is (severity,
-// confidence, recurrence, job, line, hash, context note) above the log around
+// confidence, recurrence, job, line, hash, message when it is not the
+// card's own line, history across builds, context note) above the log around
 // it, the lines before, the finding's own line(s) highlighted and the lines
 // after, each with its line number. Long lines wrap, or scroll sideways when
 // wrapping is off.
@@ -163,6 +164,18 @@ func (m *Model) render() {
 	m.addHead(job + "  " + lines + "  " + th.Dim.Render("hash "+short(c.Hash, 16)))
 	if c.JobURL != "" {
 		m.addHead(th.Dim.Render(c.JobURL))
+	}
+	if c.Message != c.Line {
+		// The message comes from another line than the finding's own
+		// (the error a failed command reported, say).
+		m.addHead("message: " + c.Message)
+	}
+	if h := c.History; h != nil {
+		style := th.Dim
+		if !h.SeenBefore {
+			style = th.Flash
+		}
+		m.addHead(style.Render("history: " + h.String()))
 	}
 	if c.ContextNote != "" {
 		m.addHead(th.Flash.Render("note: " + c.ContextNote))

@@ -10,9 +10,12 @@ package findings
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/analyze"
 	"github.com/destill-ci/destill/internal/tui/sanitize"
 )
 
@@ -28,16 +31,133 @@ type Card struct {
 	JobURL  string
 	// Message is the cleaned message, or the raw line when there is none.
 	Message string
-	// Line is the log line itself, sanitized.
+	// Line is the finding's own log line, cleaned as the analyzer cleans
+	// the context lines (escape sequences, CR and timestamps removed) and
+	// sanitized.
 	Line        string
 	Pre, Post   []string
 	ContextNote string
 	Hash        string
 	Rule        string
+	// History is what earlier builds said about the message, when the
+	// card comes from the store (destill view); nil otherwise.
+	History *History
 
 	group    *group
 	jobOrder int    // the job's place in line order
+	rank     int    // place in analyze.Rank order of every card, from 1
 	haystack string // lower-cased search text, built on first search
+}
+
+// History is a stored card's history across builds, read from its
+// "history.*" metadata.
+type History struct {
+	// SeenBefore is set when an earlier build already reported the
+	// message; otherwise it is new in this build.
+	SeenBefore bool
+	// Builds is the number of builds the message was reported in,
+	// Occurrences the number of times.
+	Builds, Occurrences int64
+	// FirstSeen and LastSeen are zero when unknown.
+	FirstSeen, LastSeen time.Time
+	// MaxSeverity is the most severe level ever reported, sanitized; empty
+	// when unknown.
+	MaxSeverity string
+}
+
+// String says the history in one line: "new in this build" or "seen
+// before: 4 builds, 9 times, first 2026-01-02, last 2026-02-03".
+func (h *History) String() string {
+	if h == nil {
+		return ""
+	}
+	var parts []string
+	if h.Builds > 0 {
+		parts = append(parts, strconv.FormatInt(h.Builds, 10)+" build"+plural(h.Builds))
+	}
+	if h.Occurrences > 0 {
+		parts = append(parts, strconv.FormatInt(h.Occurrences, 10)+" time"+plural(h.Occurrences))
+	}
+	if !h.FirstSeen.IsZero() {
+		parts = append(parts, "first "+h.FirstSeen.Format(time.DateOnly))
+	}
+	if !h.LastSeen.IsZero() {
+		parts = append(parts, "last "+h.LastSeen.Format(time.DateOnly))
+	}
+	if h.MaxSeverity != "" && h.MaxSeverity != contracts.SeverityUnknown.String() {
+		parts = append(parts, "worst "+h.MaxSeverity)
+	}
+	if !h.SeenBefore {
+		if h.Builds > 1 {
+			return "new in this build (since then in " + strings.Join(parts, ", ") + ")"
+		}
+		return "new in this build"
+	}
+	if len(parts) == 0 {
+		return "seen before"
+	}
+	return "seen before: " + strings.Join(parts, ", ")
+}
+
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Metadata keys of a card's history (see internal/cli/view.go).
+const (
+	metaSeenBefore  = "history.seen_before"
+	metaBuilds      = "history.builds"
+	metaOccurrences = "history.occurrences"
+	metaFirstSeen   = "history.first_seen"
+	metaLastSeen    = "history.last_seen"
+	metaMaxSeverity = "history.max_severity"
+)
+
+// historyOf reads a card's history from its metadata; nil when it has none.
+func historyOf(meta map[string]string) *History {
+	seen, ok := meta[metaSeenBefore]
+	if !ok {
+		return nil
+	}
+	h := &History{MaxSeverity: sanitize.String(meta[metaMaxSeverity])}
+	h.SeenBefore, _ = strconv.ParseBool(seen)
+	h.Builds, _ = strconv.ParseInt(meta[metaBuilds], 10, 64)
+	h.Occurrences, _ = strconv.ParseInt(meta[metaOccurrences], 10, 64)
+	parse := func(s string) time.Time {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil || t.Year() <= 1 {
+			return time.Time{}
+		}
+		return t.UTC()
+	}
+	h.FirstSeen, h.LastSeen = parse(meta[metaFirstSeen]), parse(meta[metaLastSeen])
+	return h
+}
+
+// cleanLine is a card's raw line as the context lines around it are shown.
+// The analyzer keeps the raw line with its control characters drawn as
+// control pictures (ESC as ␛, CR as ␍); they are turned back into the
+// characters and the line is cleaned like any log line: escape sequences,
+// progress redraws, a trailing CR, CI timestamps and markers removed.
+func cleanLine(raw string) string {
+	return sanitize.String(analyze.Clean(unpicture(raw)))
+}
+
+// unpicture turns the control pictures U+2400..U+241F and U+2421 back into
+// the control characters they stand for.
+func unpicture(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0x2400 && r <= 0x241f:
+			return r - 0x2400
+		case r == 0x2421:
+			return 0x7f
+		}
+		return r
+	}, s)
 }
 
 // Recurrence is how many cards of the request share this card's hash.
@@ -73,6 +193,7 @@ type group struct {
 	cards  []*Card
 	jobs   []string
 	jobIDs map[string]bool
+	rank   int // place of the group in report order, from 1
 }
 
 // Sort orders the rows.
@@ -80,26 +201,34 @@ type Sort int
 
 // Sort orders.
 const (
-	// ByRank: confidence, then severity, then recurrence (the default).
+	// ByRank is the order of `destill run --format text|json`: grouped,
+	// one row per message hash, the groups in analyze.Rank order of their
+	// representatives (see report.Collector); every occurrence, all cards
+	// in analyze.Rank order. It is the default.
 	ByRank Sort = iota
+	// ByConfidence: confidence, then severity, then recurrence.
+	ByConfidence
 	// ByLine: job order, then line number: the order things happened.
 	ByLine
 	// ByRecurrence: most repeated first, then by rank.
 	ByRecurrence
+	numSorts
 )
 
 func (s Sort) String() string {
 	switch s {
+	case ByConfidence:
+		return "confidence"
 	case ByLine:
 		return "line"
 	case ByRecurrence:
 		return "recurrence"
 	}
-	return "confidence"
+	return "rank"
 }
 
 // Next is the sort order after s, cycling.
-func (s Sort) Next() Sort { return (s + 1) % 3 }
+func (s Sort) Next() Sort { return (s + 1) % numSorts }
 
 // Query selects and orders rows.
 type Query struct {
@@ -122,6 +251,11 @@ type Row struct {
 	// Count is the number of cards the row stands for under the query: 1
 	// when not grouped.
 	Count int
+	// Rank is the row's place, from 1, in the rank order of every card of
+	// the request, whatever the query's filters and sort: when grouped,
+	// its message's place in `destill run --format text` (#1, #2…); else
+	// the card's place among every occurrence.
+	Rank int
 }
 
 // Store holds a request's cards.
@@ -129,7 +263,12 @@ type Store struct {
 	cards    []*Card
 	ids      map[string]bool
 	groups   map[string]*group
+	order    []*group // groups in order of first appearance
 	jobOrder map[string]int
+
+	// The rank orders are computed when asked for after cards were added.
+	groupsRanked, cardsRanked bool
+	scratch                   []contracts.TriageCard
 }
 
 // NewStore returns an empty store.
@@ -167,12 +306,17 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 		JobName:     sanitize.String(cmp.Or(tc.Job.Name, tc.Job.ID)),
 		JobURL:      sanitize.String(tc.Job.URL),
 		Message:     sanitize.String(cmp.Or(tc.Message, tc.RawMessage)),
-		Line:        sanitize.String(cmp.Or(tc.RawMessage, tc.Message)),
+		Line:        cleanLine(cmp.Or(tc.RawMessage, tc.Message)),
 		Pre:         sanitize.Lines(tc.PreContext),
 		Post:        sanitize.Lines(tc.PostContext),
 		ContextNote: sanitize.String(tc.ContextNote),
 		Hash:        sanitize.String(tc.MessageHash),
 		Rule:        sanitize.String(tc.Rule),
+		History:     historyOf(tc.Metadata),
+	}
+	if c.Line == "" {
+		// A line of escape sequences only: show the message instead.
+		c.Line = c.Message
 	}
 	s.NoteJob(c.JobID)
 	c.jobOrder = s.jobOrder[c.JobID]
@@ -184,6 +328,7 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 	if g == nil {
 		g = &group{key: key, jobIDs: map[string]bool{}}
 		s.groups[key] = g
+		s.order = append(s.order, g)
 	}
 	g.cards = append(g.cards, c)
 	if !g.jobIDs[c.JobID] {
@@ -192,6 +337,7 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 	}
 	c.group = g
 	s.cards = append(s.cards, c)
+	s.groupsRanked, s.cardsRanked = false, false
 	return c, true
 }
 
@@ -216,11 +362,15 @@ func (q Query) matches(c *Card) bool {
 }
 
 // Rows returns the rows q selects, in q's order.
+//
+// Grouped, a row stands for the cards of one message hash that pass the
+// filters, shown by the one report.Collector would keep (see preferred).
 func (s *Store) Rows(q Query) []Row {
 	by := q.Sort
 	q.Search = strings.ToLower(q.Search)
 	rows := make([]Row, 0, 64)
 	if q.Grouped {
+		s.rankGroups()
 		best := make(map[*group]int, len(s.groups))
 		for _, c := range s.cards {
 			if !q.matches(c) {
@@ -228,18 +378,19 @@ func (s *Store) Rows(q Query) []Row {
 			}
 			if i, ok := best[c.group]; ok {
 				rows[i].Count++
-				if rankLess(c, rows[i].Card) {
+				if preferred(c, rows[i].Card) {
 					rows[i].Card = c
 				}
 				continue
 			}
 			best[c.group] = len(rows)
-			rows = append(rows, Row{Card: c, Count: 1})
+			rows = append(rows, Row{Card: c, Count: 1, Rank: c.group.rank})
 		}
 	} else {
+		s.rankCards()
 		for _, c := range s.cards {
 			if q.matches(c) {
-				rows = append(rows, Row{Card: c, Count: 1})
+				rows = append(rows, Row{Card: c, Count: 1, Rank: c.rank})
 			}
 		}
 	}
@@ -247,8 +398,90 @@ func (s *Store) Rows(q Query) []Row {
 	return rows
 }
 
+// outcomeOrder and preferred choose a group's representative as
+// report.Collector does: the card in the job with the worst outcome, then
+// the lowest job id, then the earliest line.
+var outcomeOrder = map[contracts.Outcome]int{
+	contracts.OutcomeFailed: 0, contracts.OutcomeTimedOut: 0, contracts.OutcomeBroken: 0,
+	contracts.OutcomeCanceled: 1, contracts.OutcomeSoftFailed: 2, contracts.OutcomeUnknown: 2,
+	contracts.OutcomeRunning: 2, "": 2, contracts.OutcomePassed: 3,
+}
+
+// preferred reports whether a represents its message better than b.
+func preferred(a, b *Card) bool {
+	if oa, ob := outcomeOrder[a.Raw.Job.Outcome], outcomeOrder[b.Raw.Job.Outcome]; oa != ob {
+		return oa < ob
+	}
+	if a.Raw.Job.ID != b.Raw.Job.ID {
+		return a.Raw.Job.ID < b.Raw.Job.ID
+	}
+	if a.Raw.LineNumber != b.Raw.LineNumber {
+		return a.Raw.LineNumber < b.Raw.LineNumber
+	}
+	return a.Seq < b.Seq
+}
+
+// rankGroups numbers the groups in report order: analyze.Rank over one
+// representative per group.
+func (s *Store) rankGroups() {
+	if s.groupsRanked {
+		return
+	}
+	s.groupsRanked = true
+	reps := make([]*Card, len(s.order))
+	for i, g := range s.order {
+		rep := g.cards[0]
+		for _, c := range g.cards[1:] {
+			if preferred(c, rep) {
+				rep = c
+			}
+		}
+		reps[i] = rep
+	}
+	for pos, i := range s.rank(reps) {
+		s.order[i].rank = pos + 1
+	}
+}
+
+// rankCards numbers every card in analyze.Rank order.
+func (s *Store) rankCards() {
+	if s.cardsRanked {
+		return
+	}
+	s.cardsRanked = true
+	for pos, i := range s.rank(s.cards) {
+		s.cards[i].rank = pos + 1
+	}
+}
+
+// rank runs analyze.Rank over cards and returns their indexes best first.
+// Rank sees each card as received, but for its id (which carries the
+// index) and an empty message hash (replaced by the card's group key, so
+// that cards without a hash are not taken for echoes of one another).
+func (s *Store) rank(cards []*Card) []int {
+	tcs := s.scratch[:0]
+	for i, c := range cards {
+		tc := c.Raw
+		tc.ID = strconv.Itoa(i)
+		if tc.MessageHash == "" {
+			tc.MessageHash = c.group.key
+		}
+		tcs = append(tcs, tc)
+	}
+	analyze.Rank(tcs)
+	order := make([]int, len(tcs))
+	for pos := range tcs {
+		order[pos], _ = strconv.Atoi(tcs[pos].ID)
+	}
+	clear(tcs)
+	s.scratch = tcs[:0]
+	return order
+}
+
 func (s *Store) sortRows(rows []Row, by Sort) {
 	switch by {
+	case ByConfidence:
+		slices.SortFunc(rows, func(a, b Row) int { return confCmp(a.Card, b.Card) })
 	case ByLine:
 		slices.SortFunc(rows, func(a, b Row) int { return lineCmp(a.Card, b.Card) })
 	case ByRecurrence:
@@ -256,38 +489,26 @@ func (s *Store) sortRows(rows []Row, by Sort) {
 			if c := cmp.Compare(b.Card.Recurrence(), a.Card.Recurrence()); c != 0 {
 				return c
 			}
-			return s.rankCmp(a.Card, b.Card)
+			return cmp.Compare(a.Rank, b.Rank)
 		})
 	default:
-		slices.SortFunc(rows, func(a, b Row) int { return s.rankCmp(a.Card, b.Card) })
+		slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.Rank, b.Rank) })
 	}
 }
 
-// rankCmp orders by confidence, severity and recurrence (each descending),
+// confCmp orders by confidence, severity and recurrence (each descending),
 // then by line order.
-func (s *Store) rankCmp(a, b *Card) int {
-	if c := rankOnly(a, b); c != 0 {
-		return c
-	}
-	return lineCmp(a, b)
-}
-
-func rankOnly(a, b *Card) int {
+func confCmp(a, b *Card) int {
 	if c := cmp.Compare(b.Raw.ConfidenceScore, a.Raw.ConfidenceScore); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(b.Raw.Severity, a.Raw.Severity); c != 0 {
 		return c
 	}
-	return cmp.Compare(b.Recurrence(), a.Recurrence())
-}
-
-// rankLess picks a group's representative: best rank, then earliest.
-func rankLess(a, b *Card) bool {
-	if c := rankOnly(a, b); c != 0 {
-		return c < 0
+	if c := cmp.Compare(b.Recurrence(), a.Recurrence()); c != 0 {
+		return c
 	}
-	return a.Seq < b.Seq
+	return lineCmp(a, b)
 }
 
 func lineCmp(a, b *Card) int {
