@@ -204,21 +204,31 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 	s := content[:end]
 	line := lo
 	for i := starts[lo]; i+2 < len(s); {
-		h := trigramHash(uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16)
-		if p.bits[h>>6]&(1<<(h&63)) == 0 {
-			i += 2
-			continue
-		}
 		found := -1
-		for _, a := range p.groups[p.group[h]-1] {
-			if at(p, s, i-a.off, a.kw) {
-				found = i - a.off
-				break
+		if i+10 <= len(s) {
+			// Four trigrams, at i, i+2, i+4 and i+6, in one go.
+			w := load64(s, i)
+			h0, h1, h2 := trigramHash(uint32(w)), trigramHash(uint32(w>>16)), trigramHash(uint32(w>>32))
+			h3 := trigramHash(load32(s, i+6))
+			if p.bit(h0)|p.bit(h1)|p.bit(h2)|p.bit(h3) == 0 {
+				i += 8
+				continue
 			}
-		}
-		if found < 0 {
-			i += 2
-			continue
+			for k, h := range [4]uint16{h0, h1, h2, h3} {
+				if found = p.verify(s, i+2*k, h); found >= 0 {
+					break
+				}
+			}
+			if found < 0 {
+				i += 8
+				continue
+			}
+		} else {
+			found = p.verify(s, i, trigramHash(uint32(s[i])|uint32(s[i+1])<<8|uint32(s[i+2])<<16))
+			if found < 0 {
+				i += 2
+				continue
+			}
 		}
 		for line+1 <= hi && starts[line+1] <= found {
 			line++
@@ -231,4 +241,31 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 		i = starts[line]
 	}
 	return dst
+}
+
+func (p *prefilter) bit(h uint16) uint64 { return p.bits[h>>6] >> (h & 63) & 1 }
+
+// verify returns the offset of a keyword that the trigram at i, of hash h,
+// leads to, or -1.
+func (p *prefilter) verify(s string, i int, h uint16) int {
+	if p.bit(h) == 0 {
+		return -1
+	}
+	for _, a := range p.groups[p.group[h]-1] {
+		if at(p, s, i-a.off, a.kw) {
+			return i - a.off
+		}
+	}
+	return -1
+}
+
+func load64(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+func load32(s string, i int) uint32 {
+	b := s[i : i+4]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }

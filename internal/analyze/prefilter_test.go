@@ -61,3 +61,25 @@ func TestPrefilterLinesAgree(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPrefilterLines(b *testing.B) {
+	chunks := benchmarkCorpus(b)
+	var total int64
+	for _, c := range chunks {
+		total += int64(len(c.Content))
+	}
+	p := newPrefilter()
+	starts := make([][]int, len(chunks))
+	for i, c := range chunks {
+		starts[i] = lineStarts(nil, c.Content)
+	}
+	var hits []int32
+	b.SetBytes(total)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for i, c := range chunks {
+			hits = p.lines(hits[:0], c.Content, starts[i], 0, len(starts[i])-1)
+		}
+	}
+}
