@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -21,11 +22,15 @@ type literal struct {
 
 // ruleMatchers holds what the fast paths know of each rule.
 type ruleMatchers struct {
-	gates [][]literal // per rule; nil when any line may match
-	needs []needMask  // per rule: bits of its need literals
+	gates [][][]literal // per rule: clauses, each a choice of literals
+	// pre holds byte-level checks that a line must pass for some rules'
+	// expressions to match it (TestGatesAndNeedsAgree checks them).
+	pre   []func(t string) bool
+	needs []needMask // per rule: bits of its need literals
 	// needLits are the distinct need literals; byBigram maps the first two
 	// bytes of each (of length ≥ 2) to 1 + an index into bigramLits.
 	needLits   []string
+	bigrams    [1 << 16 / 64]uint64 // the keys of byBigram, as a bitset
 	byBigram   [1 << 16]uint8
 	bigramLits [][]uint8 // literal indexes by group
 	short      []uint8   // indexes of one-byte literals
@@ -39,12 +44,13 @@ func (m needMask) meets(has needMask) bool { return m[0]&has[0] != 0 || m[1]&has
 var matchers = newRuleMatchers(rules)
 
 func newRuleMatchers(rules []rule) *ruleMatchers {
-	rm := &ruleMatchers{gates: make([][]literal, len(rules)), needs: make([]needMask, len(rules))}
+	rm := &ruleMatchers{gates: make([][][]literal, len(rules)), needs: make([]needMask, len(rules)), pre: make([]func(string) bool, len(rules))}
 	index := map[string]int{}
 	groups := map[uint16][]uint8{}
 	for i, r := range rules {
 		if r.re != nil {
 			rm.gates[i] = gate(r.re.String())
+			rm.pre[i] = preChecks[r.name]
 		}
 		for _, n := range r.need {
 			k, ok := index[n]
@@ -71,6 +77,7 @@ func newRuleMatchers(rules []rule) *ruleMatchers {
 			panic("analyze: too many need bigrams")
 		}
 		rm.byBigram[b] = uint8(len(rm.bigramLits))
+		rm.bigrams[b>>6] |= 1 << (b & 63)
 	}
 	return rm
 }
@@ -84,11 +91,11 @@ func (rm *ruleMatchers) needsOf(lower string) needMask {
 		}
 	}
 	for i := 0; i+1 < len(lower); i++ {
-		g := rm.byBigram[uint16(lower[i])|uint16(lower[i+1])<<8]
-		if g == 0 {
+		b := uint16(lower[i]) | uint16(lower[i+1])<<8
+		if rm.bigrams[b>>6]&(1<<(b&63)) == 0 {
 			continue
 		}
-		for _, k := range rm.bigramLits[g-1] {
+		for _, k := range rm.bigramLits[rm.byBigram[b]-1] {
 			if strings.HasPrefix(lower[i:], rm.needLits[k]) {
 				has.set(int(k))
 			}
@@ -125,7 +132,12 @@ func (c *lineCheck) try(i int) bool {
 	if r.fn != nil {
 		return r.fn(c.t, c.lower)
 	}
-	if g := matchers.gates[i]; g != nil && !c.holdsAny(g) {
+	for _, clause := range matchers.gates[i] {
+		if !c.holdsAny(clause) {
+			return false
+		}
+	}
+	if pre := matchers.pre[i]; pre != nil && !pre(c.t) {
 		return false
 	}
 	return r.re.MatchString(c.t)
@@ -144,63 +156,78 @@ func (c *lineCheck) holdsAny(lits []literal) bool {
 	return false
 }
 
-// gate returns literals of which every match of the expression src holds
-// one, or nil when it finds none worth checking.
-func gate(src string) []literal {
+// maxClauses bounds the literal checks before a rule's expression.
+const maxClauses = 3
+
+// gate returns clauses of literals such that every match of the expression
+// src holds a literal of each clause.
+func gate(src string) [][]literal {
 	re, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
 		return nil
 	}
-	lits, ok := required(re.Simplify())
-	if !ok {
-		return nil
-	}
-	return lits
+	clauses := required(re.Simplify())
+	// The most selective first.
+	slices.SortStableFunc(clauses, func(a, b []literal) int {
+		switch {
+		case better(a, b):
+			return -1
+		case better(b, a):
+			return 1
+		}
+		return 0
+	})
+	return clauses[:min(len(clauses), maxClauses)]
 }
 
-// required returns literals of which every match of re holds one.
-func required(re *syntax.Regexp) ([]literal, bool) {
+// required returns clauses of literals such that every match of re holds
+// a literal of each clause; none when it finds none.
+func required(re *syntax.Regexp) [][]literal {
 	switch re.Op {
 	case syntax.OpLiteral:
 		if len(re.Rune) == 0 {
-			return nil, false
+			return nil
 		}
 		s := string(re.Rune)
 		fold := re.Flags&syntax.FoldCase != 0
 		if fold {
 			s = strings.ToLower(s)
 			if !asciiString(s) {
-				return nil, false
+				return nil
 			}
 		}
-		return []literal{{s, fold}}, true
+		return [][]literal{{{s, fold}}}
 	case syntax.OpCapture, syntax.OpPlus:
 		return required(re.Sub[0])
 	case syntax.OpRepeat:
 		if re.Min < 1 {
-			return nil, false
+			return nil
 		}
 		return required(re.Sub[0])
 	case syntax.OpConcat:
-		var best []literal
+		var all [][]literal
 		for _, sub := range re.Sub {
-			if lits, ok := required(sub); ok && better(lits, best) {
-				best = lits
-			}
+			all = append(all, required(sub)...)
 		}
-		return best, best != nil
+		return all
 	case syntax.OpAlternate:
+		// One clause: the best of each alternative's.
 		var all []literal
 		for _, sub := range re.Sub {
-			lits, ok := required(sub)
-			if !ok {
-				return nil, false
+			var best []literal
+			for _, c := range required(sub) {
+				if better(c, best) {
+					best = c
+				}
 			}
-			all = append(all, lits...)
+			if best == nil {
+				return nil
+			}
+			all = append(all, best...)
 		}
-		return all, true
+		return [][]literal{all}
 	}
-	return nil, false
+	return nil
 }
 
 // better reports whether literal set a is more selective than b: its
@@ -230,4 +257,42 @@ func asciiString(s string) bool {
 		}
 	}
 	return true
+}
+
+// preChecks are necessary conditions, by rule name, for expressions whose
+// literals say little: a file name and a line number start the line.
+var preChecks = map[string]func(t string) bool{
+	// ^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*…:\d+…
+	"compiler-error": func(t string) bool {
+		t = strings.TrimPrefix(t, "In file included from ")
+		return pathThenLine(t, notSpaceOrColon) || hasDrive(t) && pathThenLine(t[2:], notSpaceOrColon)
+	},
+	// ^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+…
+	"file-location": func(t string) bool {
+		return pathThenLine(t, pathByte) || hasDrive(t) && pathThenLine(t[2:], pathByte)
+	},
+}
+
+// pathThenLine reports whether t starts with bytes of which in holds, at
+// least one, followed by a colon and a digit.
+func pathThenLine(t string, in func(byte) bool) bool {
+	j := 0
+	for j < len(t) && in(t[j]) {
+		j++
+	}
+	return j > 0 && j+1 < len(t) && t[j] == ':' && isDigit(t[j+1])
+}
+
+func hasDrive(t string) bool {
+	return len(t) >= 2 && t[1] == ':' && (t[0]|0x20 >= 'a' && t[0]|0x20 <= 'z')
+}
+
+// notSpaceOrColon is [^\s:].
+func notSpaceOrColon(c byte) bool {
+	return c != ':' && c != ' ' && c != '\t' && c != '\n' && c != '\f' && c != '\r'
+}
+
+// pathByte is [\w./\\-].
+func pathByte(c byte) bool {
+	return isASCIIWord(c) || c == '.' || c == '/' || c == '\\' || c == '-'
 }

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,24 +34,38 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []string{"ſegmentation fault", "KILLED", "Segmentation Fault", "exıt code 137", "ERROR: x", "0 ERRORS"} {
+	for _, s := range []string{"ſegmentation fault", "KILLED", "Segmentation Fault", "exıt code 137", "ERROR: x", "0 ERRORS",
+		"C:12: error: x", "C:\\src\\a.c:12: error: x", "In file included from a.h:3: error: x", "a.c:1:2: fatal error: x.h", "x:1: e", "C:x.go:3: y"} {
 		add(s)
 	}
 	gated := 0
-	for i, g := range matchers.gates {
-		if g == nil {
+	for i, clauses := range matchers.gates {
+		if clauses == nil && matchers.pre[i] == nil {
 			continue
 		}
 		gated++
 		for _, s := range subjects {
+			if s == "" || !rules[i].re.MatchString(s) {
+				continue
+			}
 			lc := lineCheck{t: s, lower: strings.ToLower(s), foldSafe: !strings.Contains(s, "ſ")}
-			if !lc.holdsAny(g) && rules[i].re.MatchString(s) {
-				t.Errorf("rule %s matches %q, but its gate %v rejects it", rules[i].name, s, g)
+			for _, clause := range clauses {
+				if !lc.holdsAny(clause) {
+					t.Errorf("rule %s matches %q, but its gate %v rejects it", rules[i].name, s, clause)
+				}
+			}
+			if pre := matchers.pre[i]; pre != nil && !pre(s) {
+				t.Errorf("rule %s matches %q, but its byte-level check rejects it", rules[i].name, s)
 			}
 		}
 	}
 	if gated < 20 {
 		t.Errorf("only %d rules have a gate, want at least 20", gated)
+	}
+	for name := range preChecks {
+		if !slices.ContainsFunc(rules, func(r rule) bool { return r.name == name }) {
+			t.Errorf("byte-level check for rule %s, which does not exist", name)
+		}
 	}
 	for _, s := range subjects {
 		lower := strings.ToLower(s)
