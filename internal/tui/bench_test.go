@@ -77,16 +77,41 @@ func BenchmarkSortToggle10k(b *testing.B) {
 }
 
 // BenchmarkBatch10k adds a batch of 100 cards to a store of 10,000 and
-// redraws, as while streaming.
+// redraws, as while streaming: the cards are ranked again (grouped: one
+// representative per message; every occurrence: all cards).
 func BenchmarkBatch10k(b *testing.B) {
-	m := benchModel(b, true)
-	extra := manyCards(100)
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, e := range extra {
-			e.Card.ID = "" // new card every time: ids are what dedupe
-		}
-		m.Update(batchMsg{events: extra})
-		_ = m.View()
+	for _, grouped := range []bool{true, false} {
+		b.Run(fmt.Sprintf("grouped=%t", grouped), func(b *testing.B) {
+			m := benchModel(b, grouped)
+			extra := manyCards(100)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, e := range extra {
+					e.Card.ID = "" // new card every time: ids are what dedupe
+				}
+				m.Update(batchMsg{events: extra})
+				_ = m.View()
+			}
+		})
+	}
+}
+
+// BenchmarkRerank10k is a batch that ranks every card again (the rank
+// order is due): the costliest frame while streaming.
+func BenchmarkRerank10k(b *testing.B) {
+	for _, grouped := range []bool{true, false} {
+		b.Run(fmt.Sprintf("grouped=%t", grouped), func(b *testing.B) {
+			m := benchModel(b, grouped)
+			extra := manyCards(100)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, e := range extra {
+					e.Card.ID = ""
+				}
+				m.store.RankNow()
+				m.Update(batchMsg{events: extra})
+				_ = m.View()
+			}
+		})
 	}
 }

@@ -70,6 +70,7 @@ type model struct {
 	jobsOff   int  // scroll of the jobs screen
 	picker    picker
 
+	rankDue   bool // a rankMsg is on its way
 	state     feedState
 	streamErr error
 	flash     string
@@ -80,6 +81,14 @@ type model struct {
 
 // flashMsg sets the status line.
 type flashMsg string
+
+// rankMsg asks for the rank order of cards that arrived since it was last
+// computed (see findings.Store.RankEvery).
+type rankMsg struct{}
+
+// rankEvery spaces the ranking of large requests while their cards stream
+// in: ranking 10,000 cards takes tens of milliseconds.
+const rankEvery = 300 * time.Millisecond
 
 func newModel(ctx context.Context, feed Feed, opts Options, r *lipgloss.Renderer) *model {
 	th := theme.New(r)
@@ -108,6 +117,7 @@ func newModel(ctx context.Context, feed Feed, opts Options, r *lipgloss.Renderer
 		height: 24,
 	}
 	m.list.Grouped = true
+	m.store.RankEvery = rankEvery
 	m.layout()
 	return m
 }
@@ -130,23 +140,39 @@ func (m *model) stopStream() {
 }
 
 func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	if !m.rankDue && m.store.Pending(m.query) {
+		// Some rows wait for their rank: rank them soon, even if no
+		// other card arrives.
+		m.rankDue = true
+		cmd = tea.Batch(cmd, tea.Tick(rankEvery, func(time.Time) tea.Msg { return rankMsg{} }))
+	}
+	return m, cmd
+}
+
+func (m *model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case rankMsg:
+		m.rankDue = false
+		m.store.RankNow()
+		m.refresh()
+		return nil
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.layout()
-		return m, nil
+		return nil
 	case batchMsg:
-		return m, m.apply(msg)
+		return m.apply(msg)
 	case flashMsg:
 		m.flash = string(msg)
-		return m, nil
+		return nil
 	case tea.MouseMsg:
 		m.mouse(msg)
-		return m, nil
+		return nil
 	case tea.KeyMsg:
-		return m, m.key(msg)
+		return m.key(msg)
 	}
-	return m, nil
+	return nil
 }
 
 // apply folds a batch of feed events into the model.
@@ -165,6 +191,8 @@ func (m *model) apply(b batchMsg) tea.Cmd {
 		}
 	}
 	if b.done {
+		// The final order is the report's, without delay.
+		m.store.RankNow()
 		switch {
 		case b.err == nil:
 			m.state = feedComplete

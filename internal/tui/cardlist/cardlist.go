@@ -31,8 +31,8 @@ type Model struct {
 
 	// Widest rank and line numbers of the rows, and whether any row has
 	// a history: the columns are sized to them.
-	maxRank, maxLine int
-	history          bool
+	maxRank, maxLine, maxJob int
+	history                  bool
 }
 
 // New returns an empty list drawn with th.
@@ -52,11 +52,20 @@ func (m *Model) SetRows(rows []findings.Row) {
 		cur = r.Card
 	}
 	m.rows = rows
-	m.maxRank, m.maxLine, m.history = 0, 0, false
+	m.maxRank, m.maxLine, m.maxJob, m.history = 0, 0, 0, false
+	jobs := map[string]bool{}
 	for _, r := range rows {
 		m.maxRank = max(m.maxRank, r.Rank)
 		m.maxLine = max(m.maxLine, r.Card.Raw.LineNumber)
 		m.history = m.history || r.Card.History != nil
+		if !jobs[r.Card.JobName] {
+			jobs[r.Card.JobName] = true
+			w := ansi.StringWidth(ShortJob(r.Card.JobName, 1<<20))
+			if m.Grouped && len(r.Card.Jobs()) > 1 {
+				w += 3 // " +N"
+			}
+			m.maxJob = max(m.maxJob, w)
+		}
 	}
 	if cur != nil {
 		m.cursor = m.find(cur)
@@ -155,21 +164,23 @@ type columns struct {
 func (m *Model) columns() columns {
 	c := columns{
 		rank: len(strconv.Itoa(max(m.maxRank, 1))),
-		job:  14,
+		job:  18,
 		line: max(4, len(strconv.Itoa(m.maxLine))),
 	}
 	switch {
 	case m.width >= 110:
-		c.job = 22
+		c.job = 24
 	case m.width < 60:
 		c.job, c.line = 8, 0
 	}
+	// No wider than the longest name shown.
+	c.job = max(3, min(c.job, m.maxJob))
 	if m.history {
 		switch {
 		case m.width >= 110:
-			c.hist = 7 // "seen 9×"
-		case m.width >= 60:
-			c.hist = 4 // "new", "9×"
+			c.hist = 8 // "seen 12×"
+		case m.width >= 84:
+			c.hist = 4 // "new", "12×"
 		}
 	}
 	return c
@@ -271,7 +282,7 @@ func historyMark(h *findings.History, w int) string {
 		return "new"
 	}
 	n := compact(int(min(h.Builds, 1<<31)))
-	if s := "seen " + n + "×"; len(s) <= w+1 && ansi.StringWidth(s) <= w {
+	if s := "seen " + n + "×"; ansi.StringWidth(s) <= w {
 		return s
 	}
 	return ansi.Truncate(n+"×", w, "")

@@ -161,7 +161,7 @@ func (m *Model) render() {
 		}
 		job += ")"
 	}
-	m.addHead(job + "  " + lines + "  " + th.Dim.Render("hash "+short(c.Hash, 16)))
+	m.addHead(lines + "  " + job + "  " + th.Dim.Render("hash "+short(c.Hash, 16)))
 	if c.JobURL != "" {
 		m.addHead(th.Dim.Render(c.JobURL))
 	}
@@ -175,7 +175,9 @@ func (m *Model) render() {
 		if !h.SeenBefore {
 			style = th.Flash
 		}
-		m.addHead(style.Render("history: " + h.String()))
+		for _, l := range wrapWords("history: "+h.String(), m.width) {
+			m.addHead(style.Render(l))
+		}
 	}
 	if c.ContextNote != "" {
 		m.addHead(th.Flash.Render("note: " + c.ContextNote))
@@ -272,6 +274,25 @@ func (m Model) View() string {
 		out = append(out, "")
 	}
 	return strings.Join(out, "\n")
+}
+
+// wrapWords breaks s at spaces into lines of at most w cells (a longer
+// word is cut when drawn).
+func wrapWords(s string, w int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case ansi.StringWidth(line)+1+ansi.StringWidth(word) <= w:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
 }
 
 func short(s string, n int) string {

@@ -45,6 +45,7 @@ type Card struct {
 
 	group    *group
 	jobOrder int    // the job's place in line order
+	outcome  int    // outcomeOrder of the job
 	rank     int    // place in analyze.Rank order of every card, from 1
 	haystack string // lower-cased search text, built on first search
 }
@@ -193,7 +194,8 @@ type group struct {
 	cards  []*Card
 	jobs   []string
 	jobIDs map[string]bool
-	rank   int // place of the group in report order, from 1
+	rep    *Card // the report's representative of every card of the group
+	rank   int   // place of the group in report order, from 1
 }
 
 // Sort orders the rows.
@@ -265,15 +267,34 @@ type Store struct {
 	groups   map[string]*group
 	order    []*group // groups in order of first appearance
 	jobOrder map[string]int
+	jobIDs   map[string]string // one copy of each job id: equal ids compare fast
+
+	// RankEvery, when not zero, spaces the ranking of large requests while
+	// cards arrive: a rank order of more than throttleFrom groups or cards
+	// is computed again at most that often; the groups and cards added
+	// since follow the others, in arrival order, until then (Pending).
+	RankEvery time.Duration
+	// Now is the clock of RankEvery; nil means time.Now.
+	Now func() time.Time
 
 	// The rank orders are computed when asked for after cards were added.
 	groupsRanked, cardsRanked bool
-	scratch                   []contracts.TriageCard
+	// How many groups (of order) and cards the last rank orders covered,
+	// and when they were computed.
+	groupsDone, cardsDone       int
+	groupsAt, cardsAt           time.Time
+	pendingGroups, pendingCards bool
+	// ranked holds the cards as analyze.Rank sees them, by Seq: as
+	// received but for the id, which is the Seq, and an empty message
+	// hash, replaced by the group key (cards without a hash are not taken
+	// for echoes of one another).
+	ranked  []contracts.TriageCard
+	scratch []contracts.TriageCard
 }
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{ids: map[string]bool{}, groups: map[string]*group{}, jobOrder: map[string]int{}}
+	return &Store{ids: map[string]bool{}, groups: map[string]*group{}, jobOrder: map[string]int{}, jobIDs: map[string]string{}}
 }
 
 // Len is the number of cards.
@@ -302,7 +323,7 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 	c := &Card{
 		Raw:         tc,
 		Seq:         len(s.cards),
-		JobID:       tc.Job.ID,
+		JobID:       s.internJob(tc.Job.ID),
 		JobName:     sanitize.String(cmp.Or(tc.Job.Name, tc.Job.ID)),
 		JobURL:      sanitize.String(tc.Job.URL),
 		Message:     sanitize.String(cmp.Or(tc.Message, tc.RawMessage)),
@@ -320,6 +341,7 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 	}
 	s.NoteJob(c.JobID)
 	c.jobOrder = s.jobOrder[c.JobID]
+	c.outcome = outcomeOrder[tc.Job.Outcome]
 	key := tc.MessageHash
 	if key == "" {
 		key = "\x00" + tc.ID + "\x00" + itoa(c.Seq)
@@ -331,14 +353,29 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 		s.order = append(s.order, g)
 	}
 	g.cards = append(g.cards, c)
+	if g.rep == nil || preferred(c, g.rep) {
+		g.rep = c
+	}
 	if !g.jobIDs[c.JobID] {
 		g.jobIDs[c.JobID] = true
 		g.jobs = append(g.jobs, c.JobName)
 	}
 	c.group = g
 	s.cards = append(s.cards, c)
+	rtc := tc
+	rtc.ID = strconv.Itoa(c.Seq)
+	rtc.MessageHash = key
+	s.ranked = append(s.ranked, rtc)
 	s.groupsRanked, s.cardsRanked = false, false
 	return c, true
+}
+
+func (s *Store) internJob(id string) string {
+	if v, ok := s.jobIDs[id]; ok {
+		return v
+	}
+	s.jobIDs[id] = id
+	return id
 }
 
 // Matches reports whether c passes q's filters.
@@ -409,16 +446,49 @@ var outcomeOrder = map[contracts.Outcome]int{
 
 // preferred reports whether a represents its message better than b.
 func preferred(a, b *Card) bool {
-	if oa, ob := outcomeOrder[a.Raw.Job.Outcome], outcomeOrder[b.Raw.Job.Outcome]; oa != ob {
-		return oa < ob
+	if a.outcome != b.outcome {
+		return a.outcome < b.outcome
 	}
-	if a.Raw.Job.ID != b.Raw.Job.ID {
-		return a.Raw.Job.ID < b.Raw.Job.ID
+	if a.JobID != b.JobID {
+		return a.JobID < b.JobID
 	}
 	if a.Raw.LineNumber != b.Raw.LineNumber {
 		return a.Raw.LineNumber < b.Raw.LineNumber
 	}
 	return a.Seq < b.Seq
+}
+
+// throttleFrom is the size from which RankEvery applies: ranking fewer
+// takes a few milliseconds.
+const throttleFrom = 2000
+
+// Pending reports whether the last Rows placed groups or cards after the
+// others without ranking them (see RankEvery).
+func (s *Store) Pending(q Query) bool {
+	if q.Grouped {
+		return s.pendingGroups
+	}
+	return s.pendingCards
+}
+
+// RankNow makes the next Rows rank every group and card, whatever
+// RankEvery.
+func (s *Store) RankNow() { s.groupsAt, s.cardsAt = time.Time{}, time.Time{} }
+
+// defer reports whether a rank order of n items computed at t is to be
+// kept a while longer.
+func (s *Store) deferRank(n int, t time.Time) bool {
+	if s.RankEvery <= 0 || n < throttleFrom || t.IsZero() {
+		return false
+	}
+	return s.now().Sub(t) < s.RankEvery
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // rankGroups numbers the groups in report order: analyze.Rank over one
@@ -427,19 +497,21 @@ func (s *Store) rankGroups() {
 	if s.groupsRanked {
 		return
 	}
-	s.groupsRanked = true
+	if s.deferRank(len(s.order), s.groupsAt) {
+		for i := s.groupsDone; i < len(s.order); i++ {
+			s.order[i].rank = i + 1
+		}
+		s.pendingGroups = s.groupsDone < len(s.order)
+		return
+	}
+	s.groupsRanked, s.pendingGroups = true, false
+	s.groupsDone, s.groupsAt = len(s.order), s.now()
 	reps := make([]*Card, len(s.order))
 	for i, g := range s.order {
-		rep := g.cards[0]
-		for _, c := range g.cards[1:] {
-			if preferred(c, rep) {
-				rep = c
-			}
-		}
-		reps[i] = rep
+		reps[i] = g.rep
 	}
-	for pos, i := range s.rank(reps) {
-		s.order[i].rank = pos + 1
+	for pos, seq := range s.rank(reps) {
+		s.cards[seq].group.rank = pos + 1
 	}
 }
 
@@ -448,25 +520,25 @@ func (s *Store) rankCards() {
 	if s.cardsRanked {
 		return
 	}
-	s.cardsRanked = true
-	for pos, i := range s.rank(s.cards) {
-		s.cards[i].rank = pos + 1
+	if s.deferRank(len(s.cards), s.cardsAt) {
+		for i := s.cardsDone; i < len(s.cards); i++ {
+			s.cards[i].rank = i + 1
+		}
+		s.pendingCards = s.cardsDone < len(s.cards)
+		return
+	}
+	s.cardsRanked, s.pendingCards = true, false
+	s.cardsDone, s.cardsAt = len(s.cards), s.now()
+	for pos, seq := range s.rank(s.cards) {
+		s.cards[seq].rank = pos + 1
 	}
 }
 
-// rank runs analyze.Rank over cards and returns their indexes best first.
-// Rank sees each card as received, but for its id (which carries the
-// index) and an empty message hash (replaced by the card's group key, so
-// that cards without a hash are not taken for echoes of one another).
+// rank runs analyze.Rank over cards and returns their Seq best first.
 func (s *Store) rank(cards []*Card) []int {
 	tcs := s.scratch[:0]
-	for i, c := range cards {
-		tc := c.Raw
-		tc.ID = strconv.Itoa(i)
-		if tc.MessageHash == "" {
-			tc.MessageHash = c.group.key
-		}
-		tcs = append(tcs, tc)
+	for _, c := range cards {
+		tcs = append(tcs, s.ranked[c.Seq])
 	}
 	analyze.Rank(tcs)
 	order := make([]int, len(tcs))
