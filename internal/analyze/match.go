@@ -25,7 +25,7 @@ type ruleMatchers struct {
 	gates [][][]literal // per rule: clauses, each a choice of literals
 	// pre holds byte-level checks that a line must pass for some rules'
 	// expressions to match it (TestGatesAndNeedsAgree checks them).
-	pre   []func(t string) bool
+	pre   []func(c *lineCheck) bool
 	needs []needMask // per rule: bits of its need literals
 	// needLits are the distinct need literals; byBigram maps the first two
 	// bytes of each (of length ≥ 2) to 1 + an index into bigramLits.
@@ -44,7 +44,7 @@ func (m needMask) meets(has needMask) bool { return m[0]&has[0] != 0 || m[1]&has
 var matchers = newRuleMatchers(rules)
 
 func newRuleMatchers(rules []rule) *ruleMatchers {
-	rm := &ruleMatchers{gates: make([][][]literal, len(rules)), needs: make([]needMask, len(rules)), pre: make([]func(string) bool, len(rules))}
+	rm := &ruleMatchers{gates: make([][][]literal, len(rules)), needs: make([]needMask, len(rules)), pre: make([]func(*lineCheck) bool, len(rules))}
 	index := map[string]int{}
 	groups := map[uint16][]uint8{}
 	for i, r := range rules {
@@ -137,7 +137,7 @@ func (c *lineCheck) try(i int) bool {
 			return false
 		}
 	}
-	if pre := matchers.pre[i]; pre != nil && !pre(c.t) {
+	if pre := matchers.pre[i]; pre != nil && !pre(c) {
 		return false
 	}
 	return r.re.MatchString(c.t)
@@ -157,7 +157,7 @@ func (c *lineCheck) holdsAny(lits []literal) bool {
 }
 
 // maxClauses bounds the literal checks before a rule's expression.
-const maxClauses = 3
+const maxClauses = 8
 
 // gate returns clauses of literals such that every match of the expression
 // src holds a literal of each clause.
@@ -260,17 +260,63 @@ func asciiString(s string) bool {
 }
 
 // preChecks are necessary conditions, by rule name, for expressions whose
-// literals say little: a file name and a line number start the line.
-var preChecks = map[string]func(t string) bool{
+// literals say little (a file name and a line number start the line), or
+// that are slow to run on the lines that hold their literals.
+var preChecks = map[string]func(c *lineCheck) bool{
 	// ^(?:In file included from )?(?:[A-Za-z]:)?[^\s:]*…:\d+…
-	"compiler-error": func(t string) bool {
-		t = strings.TrimPrefix(t, "In file included from ")
+	"compiler-error": func(c *lineCheck) bool {
+		t := strings.TrimPrefix(c.t, "In file included from ")
 		return pathThenLine(t, notSpaceOrColon) || hasDrive(t) && pathThenLine(t[2:], notSpaceOrColon)
 	},
 	// ^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+…
-	"file-location": func(t string) bool {
+	"file-location": func(c *lineCheck) bool {
+		t := c.t
 		return pathThenLine(t, pathByte) || hasDrive(t) && pathThenLine(t[2:], pathByte)
 	},
+	// ^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Failure)(?::\s|$)
+	"exception": func(c *lineCheck) bool {
+		j := 0
+		for j < len(c.t) && (isASCIIWord(c.t[j]) || c.t[j] == '.') {
+			j++
+		}
+		return j > 0 && (j == len(c.t) || c.t[j] == ':' && j+1 < len(c.t) && isRegexpSpace(c.t[j+1]))
+	},
+	// ^(?:Exception in thread "[^"]*" )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)
+	"java-exception": func(c *lineCheck) bool {
+		t := c.t
+		if strings.HasPrefix(t, `Exception in thread "`) {
+			if k := strings.Index(t[len(`Exception in thread "`):], `" `); k >= 0 && !javaName(t) {
+				t = t[len(`Exception in thread "`)+k+2:]
+			}
+		}
+		return javaName(t)
+	},
+	// (?i)exit code 137|signal: killed|^killed$|out of memory|…: the
+	// expression's own test, on the lower-case line.
+	"killed": func(c *lineCheck) bool {
+		if !c.foldSafe {
+			return true
+		}
+		l := c.lower
+		return l == "killed" || strings.Contains(l, "exit code 137") || strings.Contains(l, "signal: killed") ||
+			strings.Contains(l, "out of memory") || strings.Contains(l, "the runner has received a shutdown signal") ||
+			strings.Contains(l, "killed by signal")
+	},
+}
+
+// javaName reports whether t starts with a run of [\w$.] followed by a
+// colon or the end of t.
+func javaName(t string) bool {
+	j := 0
+	for j < len(t) && (isASCIIWord(t[j]) || t[j] == '.' || t[j] == '$') {
+		j++
+	}
+	return j > 0 && (j == len(t) || t[j] == ':')
+}
+
+// isRegexpSpace is \s.
+func isRegexpSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
 // pathThenLine reports whether t starts with bytes of which in holds, at

@@ -35,7 +35,8 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"ſegmentation fault", "KILLED", "Segmentation Fault", "exıt code 137", "ERROR: x", "0 ERRORS",
-		"C:12: error: x", "C:\\src\\a.c:12: error: x", "In file included from a.h:3: error: x", "a.c:1:2: fatal error: x.h", "x:1: e", "C:x.go:3: y"} {
+		"C:12: error: x", "C:\\src\\a.c:12: error: x", "In file included from a.h:3: error: x", "a.c:1:2: fatal error: x.h", "x:1: e", "C:x.go:3: y",
+		"Exception in thread \"main\" java.lang.IllegalStateException: x", "Exception in thread \"a\" b\" c.d.EError", "pkg.FooError:\tx", "KILLED", "Killed", "x EXIT CODE 137"} {
 		add(s)
 	}
 	gated := 0
@@ -54,7 +55,7 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 					t.Errorf("rule %s matches %q, but its gate %v rejects it", rules[i].name, s, clause)
 				}
 			}
-			if pre := matchers.pre[i]; pre != nil && !pre(s) {
+			if pre := matchers.pre[i]; pre != nil && !pre(&lc) {
 				t.Errorf("rule %s matches %q, but its byte-level check rejects it", rules[i].name, s)
 			}
 		}
