@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,17 +11,6 @@ import (
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/pipeline"
 )
-
-func jsonLines(lines []string) string {
-	if len(lines) == 0 {
-		return "[]"
-	}
-	b, err := json.Marshal(cleanAll(lines))
-	if err != nil { // cannot happen: cleaned strings always encode
-		return "[]"
-	}
-	return string(b)
-}
 
 // Request is a request's row with the jobs ingest reported.
 type Request struct {
@@ -153,10 +141,9 @@ func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, erro
 		var outcome string
 		var rank int16
 		var line, end, nver, chunk int32
-		var pre, post []byte
 		err := row.Scan(&c.ID, &c.RequestID, &c.BuildID, &c.BuildURL, &c.Source, &c.Job.ID, &c.Job.Name, &c.Job.URL,
 			&outcome, &rank, &c.ConfidenceScore, &line, &end, &c.MessageHash, &c.NormalizedMessage,
-			&nver, &c.RawMessage, &c.Message, &pre, &post, &c.ContextNote, &c.Rule, &chunk,
+			&nver, &c.RawMessage, &c.Message, &c.PreContext, &c.PostContext, &c.ContextNote, &c.Rule, &chunk,
 			&c.Timestamp, &f.CreatedAt)
 		if err != nil {
 			return f, err
@@ -165,12 +152,6 @@ func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, erro
 		c.Job.Outcome = contracts.Outcome(outcome)
 		c.Severity = contracts.Severity(rank)
 		c.LineNumber, c.EndLine, c.NormalizerVersion, c.ChunkIndex = int(line), int(end), int(nver), int(chunk)
-		if err := json.Unmarshal(pre, &c.PreContext); err != nil {
-			return f, fmt.Errorf("pre_context: %w", err)
-		}
-		if err := json.Unmarshal(post, &c.PostContext); err != nil {
-			return f, fmt.Errorf("post_context: %w", err)
-		}
 		return f, nil
 	})
 	if err != nil {
