@@ -102,12 +102,13 @@ func (l *chunkLines) raw(i int) string {
 	return l.content[l.starts[i]:end]
 }
 
-func (l *chunkLines) clean(i int) cleanedLine {
-	if c := l.cleaned[i]; c.gen == l.gen {
+func (l *chunkLines) clean(i int) *cleanedLine {
+	c := &l.cleaned[i]
+	if c.gen == l.gen {
 		return c
 	}
 	raw := l.raw(i)
-	c := cleanedLine{gen: l.gen}
+	*c = cleanedLine{gen: l.gen}
 	if plainLine(raw) {
 		c.text = strings.TrimRight(raw, " \t")
 	} else {
@@ -119,7 +120,6 @@ func (l *chunkLines) clean(i int) cleanedLine {
 		l.arena.Write(l.buf)
 		c.text = l.arena.String()[from:]
 	}
-	l.cleaned[i] = c
 	return c
 }
 
