@@ -70,6 +70,9 @@ type scratch struct {
 	found   []finding
 	cleaned []cleanedLine
 	gen     uint32
+	// seen holds what detect said about the texts of the chunk's lines:
+	// logs repeat lines, and detect depends on the text and marker only.
+	seen map[seenKey]seenMatch
 }
 
 // chunkLines gives access to a chunk's lines, cleaned on demand.
@@ -81,6 +84,7 @@ type chunkLines struct {
 	cleaned []cleanedLine
 	gen     uint32
 	buf     []byte
+	seen    map[seenKey]seenMatch
 	// arena holds the text of the cleaned lines that differ from their raw
 	// line; the strings it hands out stay valid as it grows.
 	arena strings.Builder
@@ -158,7 +162,11 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 		clear(s.cleaned)
 		s.gen = 1
 	}
-	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf}
+	if s.seen == nil {
+		s.seen = map[seenKey]seenMatch{}
+	}
+	defer clear(s.seen)
+	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, seen: s.seen}
 	defer func() { s.buf = lines.buf }()
 
 	first := max(c.OwnedStart, c.LineStart) - c.LineStart
@@ -235,11 +243,26 @@ func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
 		at := max(0, e.pre.index(text)-maxDetectBytes/4)
 		text = text[at:min(len(text), at+maxDetectBytes)]
 	}
+	key := seenKey{text, cl.meta.marker}
+	if r, ok := lines.seen[key]; ok {
+		return r.m, r.ok
+	}
 	m, ok := detect(text, cl.meta.marker)
 	if !ok || m.class == classNoise || m.score < e.minConfidence {
-		return match{}, false
+		m, ok = match{}, false
 	}
-	return m, true
+	lines.seen[key] = seenMatch{m, ok}
+	return m, ok
+}
+
+type seenKey struct {
+	text string
+	mk   marker
+}
+
+type seenMatch struct {
+	m  match
+	ok bool
 }
 
 // announced reports whether line i is the message that a tool announces
