@@ -272,20 +272,31 @@ func (d *cardDecoder) str() (string, bool) {
 	}
 	start := d.i
 	for d.i < len(d.s) {
+		if !special[d.s[d.i]] {
+			d.i++
+			continue
+		}
 		switch b := d.s[d.i]; {
 		case b == '"':
 			d.i++
 			return d.s[start : d.i-1], true
 		case b == '\\':
 			return d.unescape(start)
-		case b < 0x20:
+		default: // a control character
 			return "", false
-		default:
-			d.i++
 		}
 	}
 	return "", false
 }
+
+// special marks the bytes that end a run of plain string content.
+var special = func() (t [256]bool) {
+	for b := range 0x20 {
+		t[b] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // unescape finishes a string with escapes that began at start.
 func (d *cardDecoder) unescape(start int) (string, bool) {

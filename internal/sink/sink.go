@@ -62,6 +62,13 @@ type Config struct {
 	Members int
 	// MaxBatch bounds the rows per statement; default 1000.
 	MaxBatch int
+	// PartRows splits a larger batch of findings into statements of about
+	// this many rows, run concurrently (up to Parallel at once) on separate
+	// connections, so decoding one overlaps storing another and Postgres
+	// works on several cores. Default 250.
+	PartRows int
+	// Parallel bounds the concurrent statements of one batch; default 4.
+	Parallel int
 	// Linger makes the writer wait this long for more messages before a
 	// statement that is not full. Default 0: group commit alone.
 	Linger time.Duration
@@ -81,6 +88,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
+	}
+	if c.PartRows <= 0 {
+		c.PartRows = 250
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 4
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 100 * time.Millisecond
@@ -198,11 +211,38 @@ func (s *Sink) write(ctx context.Context, topic string, ms []broker.Message) err
 	}
 }
 
-// writeOnce decodes ms, dead-letters what cannot be decoded, and writes the
+// writeOnce writes ms once: a large batch of findings in concurrent parts
+// (see Config.PartRows), anything else in one statement. Each part is
+// written or fails as a whole; retrying them all is harmless.
+func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message) error {
+	parts := (len(ms) + s.cfg.PartRows - 1) / s.cfg.PartRows
+	if topic != contracts.TopicFindings || parts < 2 || s.cfg.Parallel < 2 {
+		return s.writePart(ctx, topic, ms)
+	}
+	size := (len(ms) + parts - 1) / parts
+	errs := make([]error, parts)
+	sem := make(chan struct{}, s.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i := range parts {
+		if i*size >= len(ms) {
+			break
+		}
+		part := ms[i*size : min((i+1)*size, len(ms))]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = s.writePart(ctx, topic, part)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// writePart decodes ms, dead-letters what cannot be decoded, and writes the
 // rest in one statement. If Postgres refuses the statement because of its
 // data, it writes the messages one by one and dead-letters those refused.
 // Any other error is returned for a retry of the whole batch (idempotent).
-func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message) error {
+func (s *Sink) writePart(ctx context.Context, topic string, ms []broker.Message) error {
 	var (
 		good []broker.Message
 		rows []any

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,6 +147,12 @@ func (s *Store) InsertFindings(ctx context.Context, cards []contracts.TriageCard
 	if len(cards) == 0 {
 		return 0, nil
 	}
+	// In id order, concurrent statements wait for each other's ids in the
+	// same order: no deadlock when a card is delivered twice.
+	if !slices.IsSortedFunc(cards, byID) {
+		cards = slices.Clone(cards)
+		slices.SortFunc(cards, byID)
+	}
 	cols, err := findingColumns(cards)
 	if err != nil {
 		return 0, err
@@ -164,6 +171,8 @@ func (s *Store) InsertFindings(ctx context.Context, cards []contracts.TriageCard
 	}
 	return tag.RowsAffected(), nil
 }
+
+func byID(a, b contracts.TriageCard) int { return strings.Compare(a.ID, b.ID) }
 
 // registerTypes teaches conn to send destill_context[] (see contextsCodec).
 // The schema may be migrated after the connection opened, so this runs
@@ -200,6 +209,16 @@ func (c contextsCodec) PlanEncode(_ *pgtype.Map, _ uint32, format int16, value a
 
 func (c contextsCodec) Encode(value any, buf []byte) ([]byte, error) {
 	rows := value.([]contextLines)
+	size := 20 + len(rows)*(4+4+2*(8+20))
+	for _, r := range rows {
+		for _, l := range r.Pre {
+			size += 4 + len(l)
+		}
+		for _, l := range r.Post {
+			size += 4 + len(l)
+		}
+	}
+	buf = slices.Grow(buf, size)
 	// Array header: one dimension, no NULLs, element type, length, lower bound.
 	buf = be32(buf, 1)
 	buf = be32(buf, 0)
