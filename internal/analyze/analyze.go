@@ -73,6 +73,8 @@ type scratch struct {
 	// seen holds what detect said about the texts of the chunk's lines:
 	// logs repeat lines, and detect depends on the text and marker only.
 	seen map[seenKey]seenMatch
+	// norms holds the normalized message and hash of a card's message.
+	norms map[string][2]string
 }
 
 // chunkLines gives access to a chunk's lines, cleaned on demand.
@@ -85,6 +87,7 @@ type chunkLines struct {
 	gen     uint32
 	buf     []byte
 	seen    map[seenKey]seenMatch
+	norms   map[string][2]string
 	// arena holds the text of the cleaned lines that differ from their raw
 	// line; the strings it hands out stay valid as it grows.
 	arena strings.Builder
@@ -165,8 +168,12 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	if s.seen == nil {
 		s.seen = map[seenKey]seenMatch{}
 	}
+	if s.norms == nil {
+		s.norms = map[string][2]string{}
+	}
 	defer clear(s.seen)
-	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, seen: s.seen}
+	defer clear(s.norms)
+	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, seen: s.seen, norms: s.norms}
 	defer func() { s.buf = lines.buf }()
 
 	first := max(c.OwnedStart, c.LineStart) - c.LineStart
@@ -434,13 +441,19 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 		}
 	}
 	pre := f.idx - lo
-	norm := Normalize(msg)
+	nh, ok := lines.norms[msg]
+	if !ok {
+		nh[0] = Normalize(msg)
+		nh[1] = Hash(nh[0])
+		lines.norms[msg] = nh
+	}
+	norm := nh[0]
 	lineNo := c.LineStart + f.idx
 	return contracts.TriageCard{
 		Version:           contracts.Version,
 		ID:                contracts.FindingID(c.RequestID, c.Job.ID, lineNo),
 		RequestID:         c.RequestID,
-		MessageHash:       Hash(norm),
+		MessageHash:       nh[1],
 		Source:            c.Source,
 		BuildID:           c.BuildID,
 		BuildURL:          c.BuildURL,
