@@ -327,7 +327,7 @@ func TestProgressFoldsIntoRequest(t *testing.T) {
 	two := func(n int) *int { return &n }
 	wantFinal := postgres.Request{
 		RequestID: "r1", BuildURL: "https://ci/b/1", State: pipeline.StateCompleted,
-		JobsTotal: 2, JobsDone: 2, ChunksTotal: 2, ChunksAnalyzed: 2,
+		JobsTotal: 2, JobsDone: 2, ChunksTotal: 2, ChunksAnalyzed: 2, Findings: 2,
 		Jobs: []postgres.Job{
 			{Job: contracts.Job{ID: "j1", Name: "name j1"}, State: "done", Chunks: two(2), ChunksAnalyzed: 2, Findings: 2},
 			{Job: contracts.Job{ID: "j2", Name: "name j2"}, State: "failed", Chunks: two(0)},
@@ -335,21 +335,26 @@ func TestProgressFoldsIntoRequest(t *testing.T) {
 	}
 	ignore := cmpopts.IgnoreFields(postgres.Request{}, "UpdatedAt", "SubmittedAt", "StartedAt", "CompletedAt")
 
+	// The two cards chunk j1/0 announced: the request completes only once
+	// they are stored, whether they land before or after the last event.
+	cards := []contracts.TriageCard{card("r1", "j1", 10, contracts.SeverityError, "h1"),
+		card("r1", "j1", 20, contracts.SeverityWarn, "h2")}
 	tests := []struct {
-		name  string
-		order func([]contracts.Progress) []contracts.Progress
+		name      string
+		order     func([]contracts.Progress) []contracts.Progress
+		cardsLast bool
 	}{
-		{"in order", func(e []contracts.Progress) []contracts.Progress { return e }},
-		{"reversed", func(e []contracts.Progress) []contracts.Progress {
+		{"in order, cards last", func(e []contracts.Progress) []contracts.Progress { return e }, true},
+		{"reversed, cards first", func(e []contracts.Progress) []contracts.Progress {
 			r := make([]contracts.Progress, len(e))
 			for i := range e {
 				r[len(e)-1-i] = e[i]
 			}
 			return r
-		}},
-		{"every event twice", func(e []contracts.Progress) []contracts.Progress {
+		}, false},
+		{"every event twice, cards last", func(e []contracts.Progress) []contracts.Progress {
 			return append(append([]contracts.Progress(nil), e...), e...)
-		}},
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -358,10 +363,33 @@ func TestProgressFoldsIntoRequest(t *testing.T) {
 			if err := s.ApplyRequests(ctx, []contracts.AnalysisRequest{{Version: 1, RequestID: "r1", BuildURL: "https://ci/b/1", Timestamp: at(0)}}); err != nil {
 				t.Fatal(err)
 			}
+			if !tt.cardsLast {
+				if _, err := s.InsertFindings(ctx, cards); err != nil {
+					t.Fatal(err)
+				}
+			}
 			// One event per transaction, as a sink with a batch of one would.
 			for _, e := range tt.order(events) {
 				if err := s.ApplyProgress(ctx, []contracts.Progress{e}); err != nil {
 					t.Fatal(err)
+				}
+			}
+			if tt.cardsLast {
+				// Every chunk analyzed, one announced card missing: not yet.
+				if _, err := s.InsertFindings(ctx, cards[:1]); err != nil {
+					t.Fatal(err)
+				}
+				r, err := s.Request(ctx, "r1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.State != pipeline.StateProcessing || r.CompletedAt != nil {
+					t.Fatalf("with 1 of 2 announced cards stored: state %s, completed_at %v; want processing, none", r.State, r.CompletedAt)
+				}
+				for range 2 { // the second time, every card is a duplicate
+					if _, err := s.InsertFindings(ctx, cards); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			got, err := s.Request(ctx, "r1")

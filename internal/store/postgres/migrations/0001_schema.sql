@@ -113,25 +113,6 @@ SELECT
 FROM findings
 GROUP BY message_hash;
 
--- findings_count follows the rows actually inserted: the transition table
--- holds only new rows, never those skipped by ON CONFLICT DO NOTHING.
-CREATE FUNCTION destill_count_findings() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO requests AS r (request_id, findings_count)
-    SELECT n.request_id, count(*) FROM new_findings n GROUP BY n.request_id ORDER BY n.request_id
-    ON CONFLICT (request_id) DO UPDATE
-        SET findings_count = r.findings_count + EXCLUDED.findings_count,
-            updated_at = now();
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER findings_count_after_insert
-    AFTER INSERT ON findings
-    REFERENCING NEW TABLE AS new_findings
-    FOR EACH STATEMENT EXECUTE FUNCTION destill_count_findings();
-
 -- destill_apply_request records an AnalysisRequest (destill.requests).
 CREATE FUNCTION destill_apply_request(p_request_id text, p_build_url text, p_submitted_at timestamptz)
 RETURNS void
@@ -148,8 +129,12 @@ END
 $$;
 
 -- destill_fold_request derives a request's state from its counters. A
+-- request is completed when every announced job is done, every chunk of
+-- those jobs analyzed, and every card those chunks announced stored (so
+-- destill status never says completed while cards are still landing). A
 -- completed request's completed_at is its last job or chunk event, whatever
--- order the events arrived in.
+-- order the events arrived in. p_time is NULL when a card, not an event,
+-- completes the request.
 CREATE FUNCTION destill_fold_request(p_request_id text, p_time timestamptz)
 RETURNS void
 LANGUAGE plpgsql AS $$
@@ -161,7 +146,9 @@ BEGIN
         RETURN;
     END IF;
     IF r.jobs_announced IS NOT NULL AND r.jobs_done >= r.jobs_total
-       AND r.chunks_analyzed >= r.chunks_total THEN
+       AND r.chunks_analyzed >= r.chunks_total
+       AND r.findings_count >= (SELECT COALESCE(sum(findings), 0) FROM request_chunks
+                                WHERE request_id = p_request_id) THEN
         UPDATE requests
         SET state = 'completed',
             started_at = LEAST(started_at, p_time),
@@ -178,6 +165,39 @@ BEGIN
     END IF;
 END
 $$;
+
+-- findings_count follows the rows actually inserted: the transition table
+-- holds only new rows, never those skipped by ON CONFLICT DO NOTHING. A
+-- request's last cards may land after its last progress event, so requests
+-- that were waiting only for cards are folded here.
+CREATE FUNCTION destill_count_findings() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    waiting text[];
+    id      text;
+BEGIN
+    WITH counted AS (
+        INSERT INTO requests AS r (request_id, findings_count)
+        SELECT n.request_id, count(*) FROM new_findings n GROUP BY n.request_id ORDER BY n.request_id
+        ON CONFLICT (request_id) DO UPDATE
+            SET findings_count = r.findings_count + EXCLUDED.findings_count,
+                updated_at = now()
+        RETURNING r.*)
+    SELECT array_agg(c.request_id ORDER BY c.request_id) INTO waiting
+    FROM counted c
+    WHERE c.state NOT IN ('failed', 'completed') AND c.jobs_announced IS NOT NULL
+      AND c.jobs_done >= c.jobs_total AND c.chunks_analyzed >= c.chunks_total;
+    FOREACH id IN ARRAY COALESCE(waiting, '{}') LOOP
+        PERFORM destill_fold_request(id, NULL);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER findings_count_after_insert
+    AFTER INSERT ON findings
+    REFERENCING NEW TABLE AS new_findings
+    FOR EACH STATEMENT EXECUTE FUNCTION destill_count_findings();
 
 -- destill_apply_progress applies one Progress event (destill.progress).
 -- Every counter moves only when a row is inserted or changes state, so
