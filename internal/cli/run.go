@@ -138,7 +138,10 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	}
 	req.Baseline = o.baseline
 	if a.getenv("REDPANDA_BROKERS") != "" && !o.local {
-		return a.submitAgentic(ctx, req)
+		if err := a.submitAgentic(ctx, req); err != nil {
+			return fmt.Errorf("%w\n(REDPANDA_BROKERS is set, so run submits to the agentic data plane; use --local to analyse in this process)", err)
+		}
+		return nil
 	}
 	var base *report.Baseline
 	if o.baseline != "" {
