@@ -37,6 +37,10 @@ type Config struct {
 	// one minute. Requests not submitted through this Pipeline are read
 	// from the start of the topics.
 	ClockSkew time.Duration
+	// IdleRestart is how long Stream waits without a message for the
+	// request before it reads the request's messages again from the
+	// start; default 10 s. Already-seen cards are not passed on twice.
+	IdleRestart time.Duration
 	// Logger receives diagnostics; default discards.
 	Logger *slog.Logger
 }
@@ -58,6 +62,9 @@ var _ pipeline.Pipeline = (*Pipeline)(nil)
 func New(b broker.Broker, cfg Config) *Pipeline {
 	if cfg.ClockSkew <= 0 {
 		cfg.ClockSkew = time.Minute
+	}
+	if cfg.IdleRestart <= 0 {
+		cfg.IdleRestart = 10 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -114,30 +121,45 @@ func (p *Pipeline) Stream(ctx context.Context, id string, fn func(pipeline.Event
 
 	var fnErr error
 	var dead string
-	err := p.follow(ctx, id, opt, func(m broker.Message) error {
-		p.mu.Lock() // Status reads the tracker
-		ev, reason, err := p.fold(tr, m)
-		done := tr.Done()
-		p.mu.Unlock()
-		if err != nil {
-			p.log.Warn("agentic: undecodable message", "topic", m.Topic, "offset", m.Offset, "error", err)
-			return nil
-		}
-		if reason != "" {
-			dead = reason
-			return errComplete
-		}
-		if ev != nil {
-			if err := fn(*ev); err != nil {
-				fnErr = err
-				return err
+	var err error
+	for {
+		// A follow that sees nothing for IdleRestart starts over (the
+		// tracker keeps what it saw, so nothing is passed on twice).
+		fctx, fcancel := context.WithCancel(ctx)
+		idle := time.AfterFunc(p.cfg.IdleRestart, fcancel)
+		err = p.follow(fctx, id, opt, func(m broker.Message) error {
+			idle.Reset(p.cfg.IdleRestart)
+			p.mu.Lock() // Status reads the tracker
+			ev, reason, err := p.fold(tr, m)
+			done := tr.Done()
+			p.mu.Unlock()
+			if err != nil {
+				p.log.Warn("agentic: undecodable message", "topic", m.Topic, "offset", m.Offset, "error", err)
+				return nil
 			}
+			if reason != "" {
+				dead = reason
+				return errComplete
+			}
+			if ev != nil {
+				if err := fn(*ev); err != nil {
+					fnErr = err
+					return err
+				}
+			}
+			if done {
+				return errComplete
+			}
+			return nil
+		})
+		idle.Stop()
+		restart := fctx.Err() != nil && ctx.Err() == nil && fnErr == nil && dead == "" && !tr.Done()
+		fcancel()
+		if !restart {
+			break
 		}
-		if done {
-			return errComplete
-		}
-		return nil
-	})
+		p.log.Debug("agentic: no news for a while; reading the request again", "request_id", id)
+	}
 	switch {
 	case fnErr != nil:
 		return fnErr
