@@ -18,7 +18,7 @@ import (
 
 // benchBuild writes jobs logs of about size bytes each, made of the real
 // fixture logs repeated, and returns their paths and total size.
-func benchBuild(b *testing.B, jobs, size int) ([]string, int64) {
+func benchBuild(b testing.TB, jobs, size int) ([]string, int64) {
 	b.Helper()
 	var corpus []byte
 	for _, n := range []string{"cidiff-metamutator-1765.log.gz", "cidiff-java8workshop-2462.log.gz", "bugswarm-jest-2545414624.log.gz", "bugswarm-python-109787645.log"} {
