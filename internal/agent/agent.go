@@ -37,6 +37,32 @@ const (
 // Publisher is what the handlers need of a broker.
 type Publisher = ingest.Publisher
 
+// BatchPublisher is a Publisher that can publish several messages in one
+// acknowledged round trip (the Kafka broker can).
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, msgs []broker.Message) error
+}
+
+// publishAll publishes msgs and returns once all are acknowledged.
+func publishAll(ctx context.Context, pub Publisher, msgs []broker.Message) error {
+	if bp, ok := pub.(BatchPublisher); ok {
+		return bp.PublishBatch(ctx, msgs)
+	}
+	for _, m := range msgs {
+		if err := pub.Publish(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
 // DeadLetter publishes m to the dead-letter topic with the reason.
 func DeadLetter(ctx context.Context, pub Publisher, group string, m broker.Message, reason error) error {
 	h := map[string]string{}
@@ -65,6 +91,7 @@ func decode(value []byte, v any, version func() int) error {
 
 // IngestHandler handles AnalysisRequests with stage.
 func IngestHandler(stage *ingest.Stage, pub Publisher, log *slog.Logger) broker.Handler {
+	log = orDiscard(log)
 	return func(ctx context.Context, m broker.Message) error {
 		var req contracts.AnalysisRequest
 		if err := decode(m.Value, &req, func() int { return req.Version }); err != nil {
@@ -81,29 +108,55 @@ func IngestHandler(stage *ingest.Stage, pub Publisher, log *slog.Logger) broker.
 // AnalyzeHandler analyses LogChunks with eng and publishes their cards and a
 // chunk_analyzed event. The chunk is acknowledged only after both were.
 func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker.Handler {
+	log = orDiscard(log)
 	return func(ctx context.Context, m broker.Message) error {
 		var c contracts.LogChunk
 		if err := decode(m.Value, &c, func() int { return c.Version }); err != nil {
 			log.Warn("dead-lettering chunk", "error", err, "offset", m.Offset)
-			return DeadLetter(ctx, pub, GroupAnalyze, m, err)
+			return deadLetterChunk(ctx, pub, m, err)
 		}
 		if c.RequestID == "" || c.LineEnd < c.LineStart-1 || c.OwnedEnd > c.LineEnd {
-			return DeadLetter(ctx, pub, GroupAnalyze, m, fmt.Errorf("chunk has inconsistent positions"))
+			return deadLetterChunk(ctx, pub, m, fmt.Errorf("chunk has inconsistent positions"))
 		}
 		cards := uniqueIDs(eng.Analyze(&c))
+		out := make([]broker.Message, 0, len(cards)+1)
 		for i := range cards {
-			out, err := ingest.Encode(contracts.TopicFindings, c.RequestID, ingest.KindCard, &cards[i])
+			msg, err := ingest.Encode(contracts.TopicFindings, c.RequestID, ingest.KindCard, &cards[i])
 			if err != nil {
 				return err
 			}
-			if err := pub.Publish(ctx, out); err != nil {
-				return err
-			}
+			out = append(out, msg)
 		}
-		return ingest.PublishProgress(ctx, pub, contracts.Progress{RequestID: c.RequestID, Kind: contracts.ProgressChunkAnalyzed,
+		done, err := ingest.Encode(contracts.TopicProgress, c.RequestID, ingest.KindProgress, contracts.Progress{
+			Version: contracts.Version, RequestID: c.RequestID, Kind: contracts.ProgressChunkAnalyzed,
 			BuildID: c.BuildID, JobID: c.Job.ID, JobName: c.Job.Name, ChunkIndex: c.ChunkIndex, Findings: len(cards),
 			Lines: c.OwnedEnd - c.OwnedStart + 1, Time: time.Now().UTC()})
+		if err != nil {
+			return err
+		}
+		return publishAll(ctx, pub, append(out, done))
 	}
+}
+
+// deadLetterChunk dead-letters a chunk and, when the chunk says which
+// request and job it belongs to, reports it analyzed with no findings and
+// the reason, so that its request can still complete.
+func deadLetterChunk(ctx context.Context, pub Publisher, m broker.Message, reason error) error {
+	if err := DeadLetter(ctx, pub, GroupAnalyze, m, reason); err != nil {
+		return err
+	}
+	var id struct {
+		RequestID  string `json:"request_id"`
+		BuildID    string `json:"build_id"`
+		JobID      string `json:"job_id"`
+		ChunkIndex int    `json:"chunk_index"`
+	}
+	if json.Unmarshal(m.Value, &id) != nil || id.RequestID == "" || id.JobID == "" {
+		return nil
+	}
+	return ingest.PublishProgress(ctx, pub, contracts.Progress{RequestID: id.RequestID, Kind: contracts.ProgressChunkAnalyzed,
+		BuildID: id.BuildID, JobID: id.JobID, ChunkIndex: id.ChunkIndex,
+		Error: "chunk dead-lettered: " + reason.Error(), Time: time.Now().UTC()})
 }
 
 // uniqueIDs keeps the first card of each id: one finding per line, so that

@@ -92,6 +92,9 @@ func (t *Tracker) Progress(p contracts.Progress) {
 		}
 	case contracts.ProgressChunkAnalyzed:
 		j.chunks[p.ChunkIndex] = p.Findings
+		if p.Error != "" && j.status.Error == "" {
+			j.status.Error = p.Error
+		}
 		if j.status.State == JobQueued || j.status.State == JobFetching {
 			j.status.State = JobAnalysing
 		}
