@@ -8,10 +8,10 @@ import (
 )
 
 // The rule matcher's fast paths. Before a rule's expression runs on a line,
-// the line must hold one of the literals that every match of the
-// expression contains (its gate, derived from the expression's syntax), and
-// the rule's need literals are looked up in a set computed by one pass over
-// the line instead of one search per rule.
+// the line must hold a literal of each of the clauses that every match of
+// the expression satisfies (its gate, derived from the expression's
+// syntax). Whether a line holds a literal, gate or need, is found out once
+// per line, when a rule first asks.
 
 // literal is a string that a match must contain; fold says it is compared
 // with the lower-cased line.
@@ -20,101 +20,123 @@ type literal struct {
 	fold bool
 }
 
-// ruleMatchers holds what the fast paths know of each rule.
-type ruleMatchers struct {
-	gates [][][]literal // per rule: clauses, each a choice of literals
-	// pre holds byte-level checks that a line must pass for some rules'
-	// expressions to match it (TestGatesAndNeedsAgree checks them).
-	pre   []func(c *lineCheck) bool
-	needs []needMask // per rule: bits of its need literals
-	// needLits are the distinct need literals; byBigram maps the first two
-	// bytes of each (of length ≥ 2) to 1 + an index into bigramLits.
-	needLits   []string
-	bigrams    [1 << 16 / 64]uint64 // the keys of byBigram, as a bitset
-	byBigram   [1 << 16]uint8
-	bigramLits [][]uint8 // literal indexes by group
-	short      []uint8   // indexes of one-byte literals
+// litKind says how a line is searched for a literal.
+type litKind uint8
+
+const (
+	needLit     litKind = iota // a need literal, in the lower-case line
+	foldGateLit                // a gate literal, in the lower-case line
+	gateLit                    // a gate literal, in the line as it is
+)
+
+type litRef struct {
+	s    string
+	kind litKind
 }
 
-type needMask [2]uint64
+// ruleMatchers holds what the fast paths know of each rule.
+type ruleMatchers struct {
+	gates   [][][]literal // per rule: clauses, each a choice of literals
+	clauses [][][]uint16  // the same as indexes into lits
+	needs   [][]uint16    // per rule: its need literals as indexes into lits
+	// pre holds byte-level checks that a line must pass for some rules'
+	// expressions to match it (TestGatesAndNeedsAgree checks them).
+	pre  []func(c *lineCheck) bool
+	lits []litRef
+}
 
-func (m *needMask) set(i int)              { m[i>>6] |= 1 << (i & 63) }
-func (m needMask) meets(has needMask) bool { return m[0]&has[0] != 0 || m[1]&has[1] != 0 }
+// litSet is a set of indexes into ruleMatchers.lits.
+type litSet [8]uint64
 
 var matchers = newRuleMatchers(rules)
 
 func newRuleMatchers(rules []rule) *ruleMatchers {
-	rm := &ruleMatchers{gates: make([][][]literal, len(rules)), needs: make([]needMask, len(rules)), pre: make([]func(*lineCheck) bool, len(rules))}
-	index := map[string]int{}
-	groups := map[uint16][]uint8{}
+	rm := &ruleMatchers{
+		gates:   make([][][]literal, len(rules)),
+		clauses: make([][][]uint16, len(rules)),
+		needs:   make([][]uint16, len(rules)),
+		pre:     make([]func(*lineCheck) bool, len(rules)),
+	}
+	index := map[litRef]uint16{}
+	id := func(l litRef) uint16 {
+		k, ok := index[l]
+		if !ok {
+			if len(rm.lits) >= len(litSet{})*64 {
+				panic("analyze: too many rule literals")
+			}
+			k = uint16(len(rm.lits))
+			index[l] = k
+			rm.lits = append(rm.lits, l)
+		}
+		return k
+	}
 	for i, r := range rules {
 		if r.re != nil {
 			rm.gates[i] = gate(r.re.String())
 			rm.pre[i] = preChecks[r.name]
+			for _, clause := range rm.gates[i] {
+				var ids []uint16
+				for _, l := range clause {
+					kind := gateLit
+					if l.fold {
+						kind = foldGateLit
+					}
+					ids = append(ids, id(litRef{l.s, kind}))
+				}
+				rm.clauses[i] = append(rm.clauses[i], ids)
+			}
 		}
 		for _, n := range r.need {
-			k, ok := index[n]
-			if !ok {
-				k = len(rm.needLits)
-				if k >= 128 {
-					panic("analyze: more than 128 need literals")
-				}
-				index[n] = k
-				rm.needLits = append(rm.needLits, n)
-				if len(n) == 1 {
-					rm.short = append(rm.short, uint8(k))
-				} else {
-					b := uint16(n[0]) | uint16(n[1])<<8
-					groups[b] = append(groups[b], uint8(k))
-				}
-			}
-			rm.needs[i].set(k)
+			rm.needs[i] = append(rm.needs[i], id(litRef{n, needLit}))
 		}
-	}
-	for b, ks := range groups {
-		rm.bigramLits = append(rm.bigramLits, ks)
-		if len(rm.bigramLits) > 255 {
-			panic("analyze: too many need bigrams")
-		}
-		rm.byBigram[b] = uint8(len(rm.bigramLits))
-		rm.bigrams[b>>6] |= 1 << (b & 63)
 	}
 	return rm
-}
-
-// needsOf returns the set of need literals that lower holds.
-func (rm *ruleMatchers) needsOf(lower string) needMask {
-	var has needMask
-	for _, k := range rm.short {
-		if strings.Contains(lower, rm.needLits[k]) {
-			has.set(int(k))
-		}
-	}
-	for i := 0; i+1 < len(lower); i++ {
-		b := uint16(lower[i]) | uint16(lower[i+1])<<8
-		if rm.bigrams[b>>6]&(1<<(b&63)) == 0 {
-			continue
-		}
-		for _, k := range rm.bigramLits[rm.byBigram[b]-1] {
-			if strings.HasPrefix(lower[i:], rm.needLits[k]) {
-				has.set(int(k))
-			}
-		}
-	}
-	return has
 }
 
 // lineCheck tries the rules on one trimmed line t.
 type lineCheck struct {
 	t, lower string
-	needs    needMask
 	// foldSafe is false when lower-casing may hide a match of a
 	// case-insensitive literal (ſ folds to s, but stays ſ in lower case).
 	foldSafe bool
+	// known and has record which literals were looked for and found.
+	known, has litSet
 }
 
 func newLineCheck(t, lower string) lineCheck {
-	return lineCheck{t: t, lower: lower, needs: matchers.needsOf(lower), foldSafe: !strings.Contains(t, "ſ")}
+	return lineCheck{t: t, lower: lower, foldSafe: !strings.Contains(t, "ſ")}
+}
+
+// holds reports whether the line holds literal k.
+func (c *lineCheck) holds(k uint16) bool {
+	w, b := k>>6, uint64(1)<<(k&63)
+	if c.known[w]&b != 0 {
+		return c.has[w]&b != 0
+	}
+	var v bool
+	switch l := matchers.lits[k]; l.kind {
+	case needLit:
+		v = strings.Contains(c.lower, l.s)
+	case foldGateLit:
+		v = !c.foldSafe || strings.Contains(c.lower, l.s)
+	case gateLit:
+		v = strings.Contains(c.t, l.s)
+	}
+	c.known[w] |= b
+	if v {
+		c.has[w] |= b
+	}
+	return v
+}
+
+// holdsOne reports whether the line holds one of the literals ks.
+func (c *lineCheck) holdsOne(ks []uint16) bool {
+	for _, k := range ks {
+		if c.holds(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // try reports whether rule i matches the line (its col0 condition aside).
@@ -126,14 +148,14 @@ func (c *lineCheck) try(i int) bool {
 	if p := rulePrefix[i]; p != "" && !strings.HasPrefix(c.t, p) {
 		return false
 	}
-	if r.need != nil && !matchers.needs[i].meets(c.needs) {
+	if r.need != nil && !c.holdsOne(matchers.needs[i]) {
 		return false
 	}
 	if r.fn != nil {
 		return r.fn(c.t, c.lower)
 	}
-	for _, clause := range matchers.gates[i] {
-		if !c.holdsAny(clause) {
+	for _, clause := range matchers.clauses[i] {
+		if !c.holdsOne(clause) {
 			return false
 		}
 	}
@@ -141,19 +163,6 @@ func (c *lineCheck) try(i int) bool {
 		return false
 	}
 	return r.re.MatchString(c.t)
-}
-
-func (c *lineCheck) holdsAny(lits []literal) bool {
-	for _, l := range lits {
-		if l.fold {
-			if !c.foldSafe || strings.Contains(c.lower, l.s) {
-				return true
-			}
-		} else if strings.Contains(c.t, l.s) {
-			return true
-		}
-	}
-	return false
 }
 
 // maxClauses bounds the literal checks before a rule's expression.

@@ -49,10 +49,10 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 			if s == "" || !rules[i].re.MatchString(s) {
 				continue
 			}
-			lc := lineCheck{t: s, lower: strings.ToLower(s), foldSafe: !strings.Contains(s, "ſ")}
-			for _, clause := range clauses {
-				if !lc.holdsAny(clause) {
-					t.Errorf("rule %s matches %q, but its gate %v rejects it", rules[i].name, s, clause)
+			lc := newLineCheck(s, strings.ToLower(s))
+			for k, clause := range matchers.clauses[i] {
+				if !lc.holdsOne(clause) {
+					t.Errorf("rule %s matches %q, but its gate %v rejects it", rules[i].name, s, clauses[k])
 				}
 			}
 			if pre := matchers.pre[i]; pre != nil && !pre(&lc) {
@@ -70,12 +70,13 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 	}
 	for _, s := range subjects {
 		lower := strings.ToLower(s)
-		has := matchers.needsOf(lower)
-		for k, lit := range matchers.needLits {
-			var one needMask
-			one.set(k)
-			if got, want := one.meets(has), strings.Contains(lower, lit); got != want {
-				t.Errorf("needsOf(%q) holds %q = %v, want %v", lower, lit, got, want)
+		lc := newLineCheck(s, lower)
+		for k, l := range matchers.lits {
+			if l.kind != needLit {
+				continue
+			}
+			if got, want := lc.holds(uint16(k)), strings.Contains(lower, l.s); got != want {
+				t.Errorf("line %q holds need literal %q = %v, want %v", lower, l.s, got, want)
 			}
 		}
 	}
