@@ -103,6 +103,9 @@ type LogChunk struct {
 	Metadata       map[string]string `json:"metadata,omitempty"`
 }
 
+// ApproxSize is about the chunk's encoded size.
+func (c *LogChunk) ApproxSize() int { return len(c.Content) + 512 }
+
 // Key is the partition key of a chunk: order per job is what matters.
 func (c *LogChunk) Key() string { return c.BuildID + "/" + c.Job.ID }
 
@@ -142,6 +145,18 @@ type TriageCard struct {
 	// (Buildkite markers, GitHub Actions prefixes).
 	Timestamp *time.Time        `json:"timestamp,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// ApproxSize is about the card's encoded size.
+func (c *TriageCard) ApproxSize() int {
+	n := 512 + len(c.RawMessage) + len(c.Message) + len(c.NormalizedMessage)
+	for _, l := range c.PreContext {
+		n += len(l) + 3
+	}
+	for _, l := range c.PostContext {
+		n += len(l) + 3
+	}
+	return n
 }
 
 // findingNamespace roots the deterministic finding ids.

@@ -77,11 +77,19 @@ func DeadLetter(ctx context.Context, pub Publisher, group string, m broker.Messa
 	return pub.Publish(ctx, broker.Message{Topic: contracts.TopicDLQ, Key: m.Key, Value: m.Value, Headers: h})
 }
 
-// decode reads a contract value strictly and checks its version.
-func decode(value []byte, v any, version func() int) error {
-	dec := json.NewDecoder(bytes.NewReader(value))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode: %w", err)
+// decode reads a contract value (from the in-process payload, or from
+// JSON) and checks its version.
+func decode[T any](m broker.Message, v *T, version func() int) error {
+	switch p := m.Payload.(type) {
+	case *T:
+		*v = *p
+	case T:
+		*v = p
+	default:
+		dec := json.NewDecoder(bytes.NewReader(m.Value))
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
 	}
 	if got := version(); got != contracts.Version {
 		return fmt.Errorf("unknown contract version %d (this build reads %d)", got, contracts.Version)
@@ -94,7 +102,7 @@ func IngestHandler(stage *ingest.Stage, pub Publisher, log *slog.Logger) broker.
 	log = orDiscard(log)
 	return func(ctx context.Context, m broker.Message) error {
 		var req contracts.AnalysisRequest
-		if err := decode(m.Value, &req, func() int { return req.Version }); err != nil {
+		if err := decode(m, &req, func() int { return req.Version }); err != nil {
 			log.Warn("dead-lettering request", "error", err, "offset", m.Offset)
 			return DeadLetter(ctx, pub, GroupIngest, m, err)
 		}
@@ -111,7 +119,7 @@ func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker
 	log = orDiscard(log)
 	return func(ctx context.Context, m broker.Message) error {
 		var c contracts.LogChunk
-		if err := decode(m.Value, &c, func() int { return c.Version }); err != nil {
+		if err := decode(m, &c, func() int { return c.Version }); err != nil {
 			log.Warn("dead-lettering chunk", "error", err, "offset", m.Offset)
 			return deadLetterChunk(ctx, pub, m, err)
 		}
@@ -121,13 +129,13 @@ func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker
 		cards := uniqueIDs(eng.Analyze(&c))
 		out := make([]broker.Message, 0, len(cards)+1)
 		for i := range cards {
-			msg, err := ingest.Encode(contracts.TopicFindings, c.RequestID, ingest.KindCard, &cards[i])
+			msg, err := ingest.NewMessage(pub, contracts.TopicFindings, c.RequestID, ingest.KindCard, &cards[i])
 			if err != nil {
 				return err
 			}
 			out = append(out, msg)
 		}
-		done, err := ingest.Encode(contracts.TopicProgress, c.RequestID, ingest.KindProgress, contracts.Progress{
+		done, err := ingest.NewMessage(pub, contracts.TopicProgress, c.RequestID, ingest.KindProgress, contracts.Progress{
 			Version: contracts.Version, RequestID: c.RequestID, Kind: contracts.ProgressChunkAnalyzed,
 			BuildID: c.BuildID, JobID: c.Job.ID, JobName: c.Job.Name, ChunkIndex: c.ChunkIndex, Findings: len(cards),
 			Lines: c.OwnedEnd - c.OwnedStart + 1, Time: time.Now().UTC()})

@@ -15,6 +15,11 @@ type Message struct {
 	Key     string
 	Value   []byte
 	Headers map[string]string
+	// Payload optionally carries the value itself, for a broker that stays
+	// inside one process (memory): publishers may then leave Value nil and
+	// consumers use Payload instead of decoding. Brokers that cross
+	// process boundaries ignore it and need Value.
+	Payload any
 	// Partition and Offset locate the record; informative only.
 	Partition int32
 	Offset    int64
@@ -47,3 +52,15 @@ type Broker interface {
 
 // ErrClosed is returned by Publish on a closed broker.
 var ErrClosed = errors.New("broker: closed")
+
+// PayloadCarrier is implemented by brokers that deliver Message.Payload to
+// consumers in the same process, so values need no encoding.
+type PayloadCarrier interface {
+	CarriesPayload() bool
+}
+
+// Sizer is implemented by payloads that know their approximate encoded
+// size, which an in-process broker uses for backpressure.
+type Sizer interface {
+	ApproxSize() int
+}

@@ -78,10 +78,37 @@ func (s *Stage) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// NewMessage wraps a contract value for pub: as JSON, or, when pub
+// delivers payloads within the process, as the value itself (v must then
+// not change after publishing).
+func NewMessage(pub Publisher, topic, key, kind string, v any) (broker.Message, error) {
+	if pc, ok := pub.(broker.PayloadCarrier); ok && pc.CarriesPayload() {
+		return broker.Message{Topic: topic, Key: key, Payload: v,
+			Headers: map[string]string{HeaderKind: kind, HeaderVersion: fmt.Sprint(contracts.Version)}}, nil
+	}
+	return Encode(topic, key, kind, v)
+}
+
+// Payload returns a message's value as T: its Payload when it carries one
+// (a T or *T), else Value decoded from JSON.
+func Payload[T any](m broker.Message) (T, error) {
+	switch p := m.Payload.(type) {
+	case *T:
+		return *p, nil
+	case T:
+		return p, nil
+	}
+	var v T
+	if err := json.Unmarshal(m.Value, &v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
 // PublishProgress publishes one progress event keyed by its request.
 func PublishProgress(ctx context.Context, pub Publisher, p contracts.Progress) error {
 	p.Version = contracts.Version
-	m, err := Encode(contracts.TopicProgress, p.RequestID, KindProgress, p)
+	m, err := NewMessage(pub, contracts.TopicProgress, p.RequestID, KindProgress, p)
 	if err != nil {
 		return err
 	}
@@ -187,7 +214,7 @@ func (s *Stage) job(ctx context.Context, req contracts.AnalysisRequest, build so
 	tmpl := contracts.LogChunk{RequestID: req.RequestID, BuildID: build.ID, BuildURL: build.URL, Source: build.Source, Job: j}
 	var pubErr error
 	st, err := Chunk(rc, tmpl, s.Chunker, func(c *contracts.LogChunk) error {
-		m, err := Encode(contracts.TopicLogsRaw, c.Key(), KindChunk, c)
+		m, err := NewMessage(s.Pub, contracts.TopicLogsRaw, c.Key(), KindChunk, c)
 		if err == nil {
 			err = s.Pub.Publish(ctx, m)
 		}

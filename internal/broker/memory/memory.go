@@ -106,8 +106,19 @@ func (b *Broker) wait(ctx context.Context) error {
 	}
 }
 
+// CarriesPayload reports that consumers receive Message.Payload as
+// published: in one process, values need not be encoded.
+func (b *Broker) CarriesPayload() bool { return true }
+
 func size(m broker.Message) int64 {
 	n := int64(len(m.Key) + len(m.Value))
+	if m.Value == nil && m.Payload != nil {
+		if s, ok := m.Payload.(broker.Sizer); ok {
+			n += int64(s.ApproxSize())
+		} else {
+			n += 1024
+		}
+	}
 	for k, v := range m.Headers {
 		n += int64(len(k) + len(v))
 	}

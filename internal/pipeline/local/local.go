@@ -5,7 +5,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -111,15 +110,15 @@ func (p *Pipeline) collect(_ context.Context, m broker.Message) error {
 	var id string
 	switch m.Topic {
 	case contracts.TopicFindings:
-		var c contracts.TriageCard
-		if err := json.Unmarshal(m.Value, &c); err != nil {
+		c, err := ingest.Payload[contracts.TriageCard](m)
+		if err != nil {
 			p.log.Error("undecodable card", "error", err)
 			return nil
 		}
 		id, ev.Card = c.RequestID, &c
 	case contracts.TopicProgress:
-		var pr contracts.Progress
-		if err := json.Unmarshal(m.Value, &pr); err != nil {
+		pr, err := ingest.Payload[contracts.Progress](m)
+		if err != nil {
 			p.log.Error("undecodable progress", "error", err)
 			return nil
 		}
@@ -164,7 +163,7 @@ func (p *Pipeline) Submit(ctx context.Context, req contracts.AnalysisRequest) (s
 	}
 	p.requests[req.RequestID] = &request{tracker: pipeline.NewTracker(req.RequestID), notify: make(chan struct{})}
 	p.mu.Unlock()
-	m, err := ingest.Encode(contracts.TopicRequests, req.RequestID, ingest.KindRequest, req)
+	m, err := ingest.NewMessage(p.b, contracts.TopicRequests, req.RequestID, ingest.KindRequest, req)
 	if err != nil {
 		return "", err
 	}
