@@ -55,12 +55,34 @@ func plainLine(line string) bool {
 	if c := line[0]; c == '#' || c == ':' || c >= '0' && c <= '9' && len(line) >= 21 {
 		return false
 	}
-	for i := 0; i < len(line); i++ {
-		if c := line[i]; c < 0x20 && c != '\t' || c >= 0x7f {
+	for i := 0; ; {
+		i = printableEnd(line, i)
+		if i == len(line) {
+			return true
+		}
+		if line[i] != '\t' {
 			return false
 		}
+		i++
 	}
-	return true
+}
+
+// printableEnd returns the end of the run of printable ASCII bytes (0x20 to
+// 0x7e) that starts at s[i], looking at eight bytes at a time.
+func printableEnd[T string | []byte](s T, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20, or at or above 0x7f.
+		if (w-0x20*ones)&^w&highs != 0 || (w+ones|w)&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	return i
 }
 
 // cleanLine appends to dst the text of one raw log line as a terminal would
@@ -114,10 +136,7 @@ func cleanLine(dst, line []byte) ([]byte, lineMeta) {
 			i++
 		case c < utf8.RuneSelf:
 			// Copy the run of printable ASCII at once.
-			j := i + 1
-			for j < len(line) && line[j] >= 0x20 && line[j] < 0x7f {
-				j++
-			}
+			j := printableEnd(line, i+1)
 			dst = append(dst, line[i:j]...)
 			i = j
 		default:

@@ -109,3 +109,22 @@ func FuzzClean(f *testing.F) {
 		}
 	})
 }
+
+func TestPrintableEnd(t *testing.T) {
+	for c := range 256 {
+		for _, pos := range []int{0, 3, 7, 8, 9, 15, 16} {
+			b := []byte("xxxxxxxxxxxxxxxxxxxx")
+			b[pos] = byte(c)
+			want := 20
+			if c < 0x20 || c >= 0x7f {
+				want = pos
+			}
+			if got := printableEnd(b, 0); got != want {
+				t.Errorf("printableEnd(%q, 0) = %d, want %d", b, got, want)
+			}
+			if got := printableEnd(string(b), 0); got != want {
+				t.Errorf("printableEnd(%q, 0) = %d, want %d", b, got, want)
+			}
+		}
+	}
+}
