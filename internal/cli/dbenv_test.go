@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -148,7 +149,8 @@ func TestStoreCommands(t *testing.T) {
 			rows = append(rows, row{f.MessageHash, f.History.Builds, f.History.SeenBefore})
 		}
 		// Both requests are the same build, so flaky is in one build but
-		// was seen before, in r-old.
+		// was seen before, in r-old. (The order is destill run's ranking.)
+		sort.Slice(rows, func(i, j int) bool { return rows[i].Hash < rows[j].Hash })
 		want := []row{{"flaky", 1, true}, {"fresh", 1, false}}
 		if diff := cmp.Diff(want, rows); diff != "" {
 			t.Errorf("view r-done history (-want +got):\n%s", diff)

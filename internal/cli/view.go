@@ -96,28 +96,50 @@ func (a *app) view(ctx context.Context, id string, o viewOptions) error {
 		}
 		format = "json"
 	}
+	ranked := rankStored(findings)
 	switch format {
 	case "json":
-		if findings == nil {
-			findings = []postgres.Finding{}
-		}
 		enc := json.NewEncoder(a.stdio.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(findings)
+		return enc.Encode(ranked)
 	case "jsonl":
 		enc := json.NewEncoder(a.stdio.Out)
-		for _, f := range findings {
+		for _, f := range ranked {
 			if err := enc.Encode(f); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return writeFindingsText(a.stdio.Out, req, findings, o.limit)
+	return writeFindingsText(a.stdio.Out, req, ranked, o.limit)
+}
+
+// storedFinding is a group of stored cards as destill run shows it (one card
+// per message hash, ranked) with the message's history across builds.
+type storedFinding struct {
+	report.Finding
+	History postgres.History `json:"history"`
+}
+
+// rankStored groups and ranks stored cards exactly as destill run does, so a
+// stored request reads the same as a local run of the same logs.
+func rankStored(fs []postgres.Finding) []storedFinding {
+	col := report.NewCollector()
+	hist := make(map[string]postgres.History, len(fs))
+	for _, f := range fs {
+		col.Add(f.TriageCard)
+		hist[f.MessageHash] = f.History
+	}
+	groups := col.Findings(nil)
+	out := make([]storedFinding, len(groups))
+	for i, g := range groups {
+		out[i] = storedFinding{Finding: g, History: hist[g.MessageHash]}
+	}
+	return out
 }
 
 // writeFindingsText prints cards with their history for a reader.
-func writeFindingsText(w io.Writer, r postgres.Request, fs []postgres.Finding, limit int) error {
+func writeFindingsText(w io.Writer, r postgres.Request, fs []storedFinding, limit int) error {
 	var b strings.Builder
 	title := r.BuildURL
 	if title == "" {
@@ -133,7 +155,11 @@ func writeFindingsText(w io.Writer, r postgres.Request, fs []postgres.Finding, l
 		if job == "" {
 			job = f.Job.ID
 		}
-		fmt.Fprintf(&b, "\n%d. %-5s %.2f  %s:%d  %s\n", i+1, f.Severity, f.ConfidenceScore, report.Sanitize(job), f.LineNumber, historyText(f.History))
+		rec := ""
+		if f.Recurrence > 1 {
+			rec = fmt.Sprintf("  ×%d", f.Recurrence)
+		}
+		fmt.Fprintf(&b, "\n%d. %-5s %.2f  %s:%d%s  %s\n", i+1, f.Severity, f.ConfidenceScore, report.Sanitize(job), f.LineNumber, rec, historyText(f.History))
 		fmt.Fprintf(&b, "   %s\n", report.Sanitize(f.Message))
 	}
 	if len(shown) < len(fs) {
