@@ -325,7 +325,7 @@ func decodeAll(topic string, ms []broker.Message) []decoded {
 	workers := min(runtime.GOMAXPROCS(0), len(ms)/(parallelDecode/2))
 	if workers <= 1 {
 		for i, m := range ms {
-			out[i].v, out[i].err = decode(topic, m.Value)
+			out[i] = decodeMessage(topic, m)
 		}
 		return out
 	}
@@ -335,12 +335,30 @@ func decodeAll(topic string, ms []broker.Message) []decoded {
 		hi := min(lo+per, len(ms))
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				out[i].v, out[i].err = decode(topic, ms[i].Value)
+				out[i] = decodeMessage(topic, ms[i])
 			}
 		})
 	}
 	wg.Wait()
 	return out
+}
+
+func decodeMessage(topic string, m broker.Message) decoded {
+	b, err := value(m)
+	if err != nil {
+		return decoded{err: fmt.Errorf("encode payload: %w", err)}
+	}
+	v, err := decode(topic, b)
+	return decoded{v: v, err: err}
+}
+
+// value is m's JSON. A broker within the process may carry the value
+// itself instead (Message.Payload); the sink reads it as Kafka would carry it.
+func value(m broker.Message) ([]byte, error) {
+	if m.Value != nil || m.Payload == nil {
+		return m.Value, nil
+	}
+	return json.Marshal(m.Payload)
 }
 
 // decode reads a message of topic strictly, checking its contract version

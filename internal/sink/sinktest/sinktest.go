@@ -63,6 +63,15 @@ func Events(tb testing.TB, reqs ...Request) []broker.Message {
 		tracked[r.ID] = &tracker{}
 	}
 	collect := func(_ context.Context, m broker.Message) error {
+		if m.Value == nil && m.Payload != nil {
+			// The in-memory broker carries values; Kafka carries their JSON,
+			// which is what the sinks read.
+			v, err := json.Marshal(m.Payload)
+			if err != nil {
+				return err
+			}
+			m.Value, m.Payload = v, nil
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		out = append(out, m)
