@@ -147,6 +147,10 @@ var rules = []rule{
 // failureWords are the words that make an otherwise unknown line an error.
 var failureWords = []string{"error", "errors", "fail", "failed", "failure", "failures", "failing", "fatal", "panic", "exception", "abort", "aborted"}
 
+// failureStems are literals of which each failure word holds one: a line
+// without them has none (the literal scan looks for them with the rules').
+var failureStems = []string{"error", "fail", "fatal", "panic", "exception", "abort"}
+
 // rulePrefix is the literal that starts every line a rule matches, or "".
 var rulePrefix = func() []string {
 	p := make([]string, len(rules))
@@ -207,7 +211,7 @@ func detect(line string, mk marker) (match, bool) {
 			return adjustForMarker(m, mk), true
 		}
 	}
-	if w := failureWord(t); w != "" {
+	if w := failureWord(t, &lc); w != "" {
 		m := match{rule: "keyword", sev: sevError, score: 0.3, class: classGeneric}
 		if w == "fatal" || w == "panic" {
 			m.sev = sevFatal
@@ -240,10 +244,13 @@ func adjustForMarker(m match, mk marker) match {
 
 // failureWord returns the first failure word that stands as a word of its own
 // in t: not part of an identifier, a file name or a flag (error_test.go,
-// -Werror, --fail-fast, errors.New).
-func failureWord(t string) string {
-	lower := strings.ToLower(t)
-	for _, w := range failureWords {
+// -Werror, --fail-fast, errors.New). c is the line check of t.
+func failureWord(t string, c *lineCheck) string {
+	lower := c.lower
+	for k, w := range failureWords {
+		if !c.holds(matchers.wordStems[k]) {
+			continue
+		}
 		for from := 0; ; {
 			i := strings.Index(lower[from:], w)
 			if i < 0 {

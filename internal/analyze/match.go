@@ -43,6 +43,15 @@ type ruleMatchers struct {
 	// expressions to match it (TestGatesAndNeedsAgree checks them).
 	pre  []func(c *lineCheck) bool
 	lits []litRef
+	// scan finds the literals searched for in the lower-case line, need
+	// and fold gate literals, in one pass when a line is first checked.
+	scan litScanner
+	// lowerLits are those literals; when the line is not fold-safe, the
+	// fold gate literals among them hold whatever the line.
+	lowerLits, foldLits litSet
+	// wordStems holds, for each of failureWords, its failure stem as an
+	// index into lits.
+	wordStems []uint16
 }
 
 // litSet is a set of indexes into ruleMatchers.lits.
@@ -90,7 +99,135 @@ func newRuleMatchers(rules []rule) *ruleMatchers {
 			rm.needs[i] = append(rm.needs[i], id(litRef{n, needLit}))
 		}
 	}
+	rm.wordStems = make([]uint16, len(failureWords))
+	for i, w := range failureWords {
+		k := slices.IndexFunc(failureStems, func(s string) bool { return strings.HasPrefix(w, s) })
+		rm.wordStems[i] = id(litRef{failureStems[k], needLit})
+	}
+	for k, l := range rm.lits {
+		switch l.kind {
+		case needLit:
+			rm.lowerLits.add(uint16(k))
+		case foldGateLit:
+			rm.lowerLits.add(uint16(k))
+			rm.foldLits.add(uint16(k))
+		}
+	}
+	rm.scan = newLitScanner(rm.lits, &rm.lowerLits)
 	return rm
+}
+
+func (s *litSet) add(k uint16) { s[k>>6] |= 1 << (k & 63) }
+
+func (s *litSet) or(o *litSet) {
+	for i := range s {
+		s[i] |= o[i]
+	}
+}
+
+// litScanner finds which of a set of literals a string holds in one pass:
+// each literal of two bytes or more is anchored on one of its bigrams,
+// chosen rare, and verified where the bigram occurs; one-byte literals are
+// looked for with IndexByte.
+type litScanner struct {
+	bits   [1 << 16 / 64]uint64 // anchor bigrams
+	group  [1 << 16]uint8       // bigram → 1 + index into groups
+	groups [][]litAnchor
+	single []litAnchor // one-byte literals
+}
+
+// litAnchor is a literal, the offset of its anchor bigram and the
+// literals (by index) that it stands for.
+type litAnchor struct {
+	s   string
+	off int
+	ids litSet
+}
+
+func newLitScanner(lits []litRef, which *litSet) litScanner {
+	var sc litScanner
+	byString := map[string]*litSet{}
+	var order []string
+	for k, l := range lits {
+		if which[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
+		set := byString[l.s]
+		if set == nil {
+			set = new(litSet)
+			byString[l.s] = set
+			order = append(order, l.s)
+		}
+		set.add(uint16(k))
+	}
+	byBigram := map[uint16][]litAnchor{}
+	var bigrams []uint16
+	for _, s := range order {
+		a := litAnchor{s: s, ids: *byString[s]}
+		if len(s) == 1 {
+			sc.single = append(sc.single, a)
+			continue
+		}
+		best, score := 0, -1
+		for j := 0; j+2 <= len(s); j++ {
+			if v := bigramRarity(s[j], s[j+1]); v > score {
+				best, score = j, v
+			}
+		}
+		a.off = best
+		k := uint16(s[best])<<8 | uint16(s[best+1])
+		if byBigram[k] == nil {
+			bigrams = append(bigrams, k)
+		}
+		byBigram[k] = append(byBigram[k], a)
+	}
+	for _, k := range bigrams {
+		if len(sc.groups) >= 255 {
+			panic("analyze: too many literal anchor groups")
+		}
+		sc.groups = append(sc.groups, byBigram[k])
+		sc.group[k] = uint8(len(sc.groups))
+		sc.bits[k>>6] |= 1 << (k & 63)
+	}
+	return sc
+}
+
+// bigramRarity estimates how rare a bigram is in logs: higher is rarer.
+func bigramRarity(a, b byte) int {
+	isCommon := func(c byte) bool { return c == ' ' || c >= '0' && c <= '9' }
+	if isCommon(a) || isCommon(b) {
+		return 0
+	}
+	if i := strings.Index(commonBigrams, string([]byte{a, b})); i >= 0 && i%3 == 0 {
+		return 1 + i/3
+	}
+	return 1000
+}
+
+// scan adds to has the literals that s holds.
+func (sc *litScanner) scan(s string, has *litSet) {
+	for i := range sc.single {
+		if strings.IndexByte(s, sc.single[i].s[0]) >= 0 {
+			has.or(&sc.single[i].ids)
+		}
+	}
+	if len(s) < 2 {
+		return
+	}
+	prev := uint16(s[0])
+	for j := 1; j < len(s); j++ {
+		cur := uint16(s[j])
+		k := prev<<8 | cur
+		prev = cur
+		if sc.bits[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
+		for _, a := range sc.groups[sc.group[k]-1] {
+			if i := j - 1 - a.off; i >= 0 && i+len(a.s) <= len(s) && s[i:i+len(a.s)] == a.s {
+				has.or(&a.ids)
+			}
+		}
+	}
 }
 
 // lineCheck tries the rules on one trimmed line t.
@@ -104,7 +241,13 @@ type lineCheck struct {
 }
 
 func newLineCheck(t, lower string) lineCheck {
-	return lineCheck{t: t, lower: lower, foldSafe: !strings.Contains(t, "ſ")}
+	c := lineCheck{t: t, lower: lower, foldSafe: !strings.Contains(t, "ſ")}
+	matchers.scan.scan(lower, &c.has)
+	if !c.foldSafe {
+		c.has.or(&matchers.foldLits)
+	}
+	c.known = matchers.lowerLits
+	return c
 }
 
 // holds reports whether the line holds literal k.
