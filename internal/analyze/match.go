@@ -43,12 +43,13 @@ type ruleMatchers struct {
 	// expressions to match it (TestGatesAndNeedsAgree checks them).
 	pre  []func(c *lineCheck) bool
 	lits []litRef
-	// scan finds the literals searched for in the lower-case line, need
-	// and fold gate literals, in one pass when a line is first checked.
-	scan litScanner
-	// lowerLits are those literals; when the line is not fold-safe, the
-	// fold gate literals among them hold whatever the line.
-	lowerLits, foldLits litSet
+	// scan finds in one pass, when a line is first checked, the literals
+	// searched for in the lower-case line (need and fold gate literals,
+	// lowerLits) and, when the line is ASCII, the gate literals of two
+	// ASCII bytes or more (exactLits). When the line is not fold-safe, the
+	// fold gate literals (foldLits) hold whatever the line.
+	scan                           litScanner
+	lowerLits, exactLits, foldLits litSet
 	// wordStems holds, for each of failureWords, its failure stem as an
 	// index into lits.
 	wordStems []uint16
@@ -111,9 +112,13 @@ func newRuleMatchers(rules []rule) *ruleMatchers {
 		case foldGateLit:
 			rm.lowerLits.add(uint16(k))
 			rm.foldLits.add(uint16(k))
+		case gateLit:
+			if len(l.s) > 1 && asciiString(l.s) {
+				rm.exactLits.add(uint16(k))
+			}
 		}
 	}
-	rm.scan = newLitScanner(rm.lits, &rm.lowerLits)
+	rm.scan = newLitScanner(rm.lits, &rm.lowerLits, &rm.exactLits)
 	return rm
 }
 
@@ -125,57 +130,70 @@ func (s *litSet) or(o *litSet) {
 	}
 }
 
-// litScanner finds which of a set of literals a string holds in one pass:
+// litScanner finds which of a set of literals a line holds in one pass:
 // each literal of two bytes or more is anchored on one of its bigrams,
-// chosen rare, and verified where the bigram occurs; one-byte literals are
-// looked for with IndexByte.
+// chosen rare, and verified where the lower case of the bigram occurs in
+// the lower-case line; one-byte literals are looked for with IndexByte.
+// Literals compared with the line as it is (exact) are looked for on ASCII
+// lines only, where the line and its lower case have the same offsets.
 type litScanner struct {
-	bits   [1 << 16 / 64]uint64 // anchor bigrams
+	bits   [1 << 16 / 64]uint64 // anchor bigrams, lower case
 	group  [1 << 16]uint8       // bigram → 1 + index into groups
 	groups [][]litAnchor
-	single []litAnchor // one-byte literals
+	single []litAnchor // one-byte literals of the lower-case line
 }
 
 // litAnchor is a literal, the offset of its anchor bigram and the
 // literals (by index) that it stands for.
 type litAnchor struct {
-	s   string
-	off int
-	ids litSet
+	s     string
+	off   int
+	exact bool
+	ids   litSet
 }
 
-func newLitScanner(lits []litRef, which *litSet) litScanner {
+func newLitScanner(lits []litRef, lower, exact *litSet) litScanner {
 	var sc litScanner
-	byString := map[string]*litSet{}
-	var order []string
+	type key struct {
+		s     string
+		exact bool
+	}
+	byKey := map[key]*litSet{}
+	var order []key
 	for k, l := range lits {
-		if which[k>>6]&(1<<(k&63)) == 0 {
+		in := func(s *litSet) bool { return s[k>>6]&(1<<(k&63)) != 0 }
+		if !in(lower) && !in(exact) {
 			continue
 		}
-		set := byString[l.s]
+		kk := key{l.s, in(exact)}
+		set := byKey[kk]
 		if set == nil {
 			set = new(litSet)
-			byString[l.s] = set
-			order = append(order, l.s)
+			byKey[kk] = set
+			order = append(order, kk)
 		}
 		set.add(uint16(k))
 	}
 	byBigram := map[uint16][]litAnchor{}
 	var bigrams []uint16
-	for _, s := range order {
-		a := litAnchor{s: s, ids: *byString[s]}
-		if len(s) == 1 {
+	for _, kk := range order {
+		a := litAnchor{s: kk.s, exact: kk.exact, ids: *byKey[kk]}
+		if len(a.s) == 1 {
 			sc.single = append(sc.single, a)
 			continue
 		}
+		low := a.s
+		if a.exact {
+			low = strings.ToLower(a.s)
+		}
 		best, score := 0, -1
-		for j := 0; j+2 <= len(s); j++ {
-			if v := bigramRarity(s[j], s[j+1]); v > score {
+		for j := 0; j+2 <= len(low); j++ {
+			if v := bigramRarity(low[j], low[j+1]); v > score {
 				best, score = j, v
 			}
 		}
 		a.off = best
-		k := uint16(s[best])<<8 | uint16(s[best+1])
+		k := uint16(low[best])<<8 | uint16(low[best+1])
 		if byBigram[k] == nil {
 			bigrams = append(bigrams, k)
 		}
@@ -204,26 +222,38 @@ func bigramRarity(a, b byte) int {
 	return 1000
 }
 
-// scan adds to has the literals that s holds.
-func (sc *litScanner) scan(s string, has *litSet) {
+// scan adds to has the literals that lower, the lower case of t, holds,
+// and when ascii (t is ASCII) the exact literals that t holds.
+func (sc *litScanner) scan(t, lower string, ascii bool, has *litSet) {
 	for i := range sc.single {
-		if strings.IndexByte(s, sc.single[i].s[0]) >= 0 {
+		if strings.IndexByte(lower, sc.single[i].s[0]) >= 0 {
 			has.or(&sc.single[i].ids)
 		}
 	}
-	if len(s) < 2 {
+	if len(lower) < 2 {
 		return
 	}
-	prev := uint16(s[0])
-	for j := 1; j < len(s); j++ {
-		cur := uint16(s[j])
+	prev := uint16(lower[0])
+	for j := 1; j < len(lower); j++ {
+		cur := uint16(lower[j])
 		k := prev<<8 | cur
 		prev = cur
 		if sc.bits[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
 		for _, a := range sc.groups[sc.group[k]-1] {
-			if i := j - 1 - a.off; i >= 0 && i+len(a.s) <= len(s) && s[i:i+len(a.s)] == a.s {
+			i := j - 1 - a.off
+			if i < 0 || i+len(a.s) > len(lower) {
+				continue
+			}
+			s := lower
+			if a.exact {
+				if !ascii {
+					continue
+				}
+				s = t
+			}
+			if s[i:i+len(a.s)] == a.s {
 				has.or(&a.ids)
 			}
 		}
@@ -241,12 +271,16 @@ type lineCheck struct {
 }
 
 func newLineCheck(t, lower string) lineCheck {
-	c := lineCheck{t: t, lower: lower, foldSafe: !strings.Contains(t, "ſ")}
-	matchers.scan.scan(lower, &c.has)
+	ascii := asciiString(t)
+	c := lineCheck{t: t, lower: lower, foldSafe: ascii || !strings.Contains(t, "ſ")}
+	matchers.scan.scan(t, lower, ascii, &c.has)
 	if !c.foldSafe {
 		c.has.or(&matchers.foldLits)
 	}
 	c.known = matchers.lowerLits
+	if ascii {
+		c.known.or(&matchers.exactLits)
+	}
 	return c
 }
 

@@ -37,7 +37,8 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 	for _, s := range []string{"ſegmentation fault", "KILLED", "Segmentation Fault", "exıt code 137", "ERROR: x", "0 ERRORS",
 		"C:12: error: x", "C:\\src\\a.c:12: error: x", "In file included from a.h:3: error: x", "a.c:1:2: fatal error: x.h", "x:1: e", "C:x.go:3: y",
 		"Exception in thread \"main\" java.lang.IllegalStateException: x", "Exception in thread \"a\" b\" c.d.EError", "pkg.FooError:\tx", "KILLED", "Killed", "x EXIT CODE 137",
-		"ſegmentation", "0", "e", "137", "✓ ok", "deprecat", "errorerror", "xerror", "timed ou", "failed **", "ok✔"} {
+		"ſegmentation", "0", "e", "137", "✓ ok", "deprecat", "errorerror", "xerror", "timed ou", "failed **", "ok✔",
+		"é [ERROR] Failed to execute goal", "FAILED: é", "Error: ✖ x", "İERROR: x", "npm ERR! é"} {
 		add(s)
 	}
 	gated := 0
