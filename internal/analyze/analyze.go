@@ -66,6 +66,7 @@ type scratch struct {
 	starts  []int   // byte offset of each line of the chunk
 	hits    []int32 // lines that hold a keyword
 	buf     []byte
+	lower   []byte
 	cands   []finding
 	found   []finding
 	cleaned []cleanedLine
@@ -86,6 +87,7 @@ type chunkLines struct {
 	cleaned []cleanedLine
 	gen     uint32
 	buf     []byte
+	lower   []byte // the lower case of the line being detected
 	seen    map[seenKey]seenMatch
 	norms   map[string][2]string
 	// arena holds the text of the cleaned lines that differ from their raw
@@ -173,8 +175,8 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	}
 	defer clear(s.seen)
 	defer clear(s.norms)
-	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, seen: s.seen, norms: s.norms}
-	defer func() { s.buf = lines.buf }()
+	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, lower: s.lower, seen: s.seen, norms: s.norms}
+	defer func() { s.buf, s.lower = lines.buf, lines.lower }()
 
 	first := max(c.OwnedStart, c.LineStart) - c.LineStart
 	last := min(c.OwnedEnd, c.LineEnd) - c.LineStart
@@ -254,7 +256,7 @@ func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
 	if r, ok := lines.seen[key]; ok {
 		return r.m, r.ok
 	}
-	m, ok := detect(text, cl.meta.marker)
+	m, ok := detectBuf(text, cl.meta.marker, &lines.lower)
 	if !ok || m.class == classNoise || m.score < e.minConfidence {
 		m, ok = match{}, false
 	}
@@ -451,7 +453,7 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 	lineNo := c.LineStart + f.idx
 	return contracts.TriageCard{
 		Version:           contracts.Version,
-		ID:                contracts.FindingID(c.RequestID, c.Job.ID, lineNo),
+		ID:                findingID(c.RequestID, c.Job.ID, lineNo),
 		RequestID:         c.RequestID,
 		MessageHash:       nh[1],
 		Source:            c.Source,

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/destill-ci/destill/contracts"
 )
@@ -196,11 +197,18 @@ var ruleFirst = func() []*byteSet {
 
 // detect classifies a cleaned line; ok is false for lines worth nothing.
 func detect(line string, mk marker) (match, bool) {
+	var buf []byte
+	return detectBuf(line, mk, &buf)
+}
+
+// detectBuf is detect with a buffer for the lower case of the line.
+func detectBuf(line string, mk marker, buf *[]byte) (match, bool) {
 	t := strings.TrimLeft(line, " \t")
 	if t == "" {
 		return match{}, false
 	}
-	lc := newLineCheck(t, strings.ToLower(t))
+	lower, ascii := lowerCase(t, buf)
+	lc := checkLine(t, lower, ascii)
 	for i := range rules {
 		r := &rules[i]
 		if r.col0 && len(t) != len(line) {
@@ -503,4 +511,29 @@ func allDigits(s string) bool {
 // isASCIIWord reports whether c is a byte of \w in a regular expression.
 func isASCIIWord(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// lowerCase returns strings.ToLower(t), and whether t is ASCII. The lower
+// case of an ASCII line with upper-case letters is written to *buf and is
+// valid until its next use.
+func lowerCase(t string, buf *[]byte) (string, bool) {
+	upper := false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(t), false
+		}
+		upper = upper || c-'A' < 26
+	}
+	if !upper {
+		return t, true
+	}
+	b := append((*buf)[:0], t...)
+	for i, c := range b {
+		if c-'A' < 26 {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	*buf = b
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }

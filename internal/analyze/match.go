@@ -270,8 +270,11 @@ type lineCheck struct {
 	known, has litSet
 }
 
-func newLineCheck(t, lower string) lineCheck {
-	ascii := asciiString(t)
+func newLineCheck(t, lower string) lineCheck { return checkLine(t, lower, asciiString(t)) }
+
+// checkLine returns the line check of t, of lower case lower; ascii says
+// whether t is ASCII.
+func checkLine(t, lower string, ascii bool) lineCheck {
 	c := lineCheck{t: t, lower: lower, foldSafe: ascii || !strings.Contains(t, "ſ")}
 	matchers.scan.scan(t, lower, ascii, &c.has)
 	if !c.foldSafe {
