@@ -149,7 +149,14 @@ type litAnchor struct {
 	s     string
 	off   int
 	exact bool
-	ids   litSet
+	// word holds the first eight bytes of s (fewer when shorter, as
+	// selected by mask), to compare at once.
+	word, mask uint64
+	// next is the index in its group of the first literal after it that
+	// does not start with it: when it is not at an offset, neither are
+	// those before next.
+	next int
+	ids  litSet
 }
 
 func newLitScanner(lits []litRef, lower, exact *litSet) litScanner {
@@ -193,6 +200,10 @@ func newLitScanner(lits []litRef, lower, exact *litSet) litScanner {
 			}
 		}
 		a.off = best
+		for j := 0; j < min(8, len(a.s)); j++ {
+			a.word |= uint64(a.s[j]) << (8 * j)
+			a.mask |= 0xff << (8 * j)
+		}
 		k := uint16(low[best])<<8 | uint16(low[best+1])
 		if byBigram[k] == nil {
 			bigrams = append(bigrams, k)
@@ -203,7 +214,27 @@ func newLitScanner(lits []litRef, lower, exact *litSet) litScanner {
 		if len(sc.groups) >= 255 {
 			panic("analyze: too many literal anchor groups")
 		}
-		sc.groups = append(sc.groups, byBigram[k])
+		g := byBigram[k]
+		slices.SortFunc(g, func(a, b litAnchor) int {
+			switch {
+			case a.exact != b.exact:
+				if a.exact {
+					return 1
+				}
+				return -1
+			case a.off != b.off:
+				return a.off - b.off
+			}
+			return strings.Compare(a.s, b.s)
+		})
+		for x := range g {
+			y := x + 1
+			for y < len(g) && g[y].exact == g[x].exact && g[y].off == g[x].off && strings.HasPrefix(g[y].s, g[x].s) {
+				y++
+			}
+			g[x].next = y
+		}
+		sc.groups = append(sc.groups, g)
 		sc.group[k] = uint8(len(sc.groups))
 		sc.bits[k>>6] |= 1 << (k & 63)
 	}
@@ -241,21 +272,32 @@ func (sc *litScanner) scan(t, lower string, ascii bool, has *litSet) {
 		if sc.bits[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
-		for _, a := range sc.groups[sc.group[k]-1] {
+		g := sc.groups[sc.group[k]-1]
+		for x := 0; x < len(g); {
+			a := &g[x]
 			i := j - 1 - a.off
-			if i < 0 || i+len(a.s) > len(lower) {
-				continue
-			}
 			s := lower
 			if a.exact {
 				if !ascii {
-					continue
+					break // the exact literals come last
 				}
 				s = t
 			}
-			if s[i:i+len(a.s)] == a.s {
-				has.or(&a.ids)
+			if i < 0 || i+len(a.s) > len(s) {
+				x = a.next
+				continue
 			}
+			if i+8 <= len(s) {
+				if load64(s, i)&a.mask != a.word || len(a.s) > 8 && s[i+8:i+len(a.s)] != a.s[8:] {
+					x = a.next
+					continue
+				}
+			} else if s[i:i+len(a.s)] != a.s {
+				x = a.next
+				continue
+			}
+			has.or(&a.ids)
+			x++
 		}
 	}
 }
