@@ -373,13 +373,15 @@ func (c *lineCheck) try(i int) bool {
 	if r.need != nil && !c.holdsOne(matchers.needs[i]) {
 		return false
 	}
-	if r.fn != nil {
-		return r.fn(c.t, c.lower)
-	}
+	// The gate of the expression holds for its fast matcher too, which
+	// agrees with it.
 	for _, clause := range matchers.clauses[i] {
 		if !c.holdsOne(clause) {
 			return false
 		}
+	}
+	if r.fn != nil {
+		return r.fn(c.t, c.lower)
 	}
 	if pre := matchers.pre[i]; pre != nil && !pre(c) {
 		return false
