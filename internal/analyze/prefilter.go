@@ -35,8 +35,8 @@ type anchor struct {
 // ASCII case fold) is then verified with exact byte comparisons.
 type prefilter struct {
 	fold    [256]byte
-	bits    [1 << 16 / 64]uint64 // hashed trigrams that start keywords
-	group   [1 << 16]uint8       // hash → 1 + index into groups
+	bits    [1 << trigramBits / 64]uint64 // hashed trigrams that start keywords
+	group   [1 << trigramBits]uint8       // hash → 1 + index into groups
 	groups  [][]anchor
 	bigrams [1 << 16 / 64]uint64 // per-line scan: anchor bigrams, folded
 	byBi    map[uint16][]anchor
@@ -47,8 +47,12 @@ type prefilter struct {
 // adds candidates that the exact comparison rejects.
 const looseFold = 0x20202020
 
-func trigramHash(v uint32) uint16 {
-	return uint16(((v | looseFold) & 0xffffff) * 0x9e3779b1 >> 16)
+// trigramBits is the size of a trigram hash: the 256 trigrams that lead to
+// each three-byte keyword at an odd offset fill a small table.
+const trigramBits = 18
+
+func trigramHash(v uint32) uint32 {
+	return ((v | looseFold) & 0xffffff) * 0x9e3779b1 >> (32 - trigramBits)
 }
 
 func newPrefilter() *prefilter {
@@ -66,7 +70,7 @@ func newPrefilter() *prefilter {
 		}
 		return len(commonBytes)
 	}
-	byHash := map[uint16][]anchor{}
+	byHash := map[uint32][]anchor{}
 	addTri := func(a, b, c byte, an anchor) {
 		h := trigramHash(uint32(a) | uint32(b)<<8 | uint32(c)<<16)
 		for _, x := range byHash[h] {
@@ -214,7 +218,7 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 				i += 8
 				continue
 			}
-			for k, h := range [4]uint16{h0, h1, h2, h3} {
+			for k, h := range [4]uint32{h0, h1, h2, h3} {
 				if found = p.verify(s, i+2*k, h); found >= 0 {
 					break
 				}
@@ -243,11 +247,11 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 	return dst
 }
 
-func (p *prefilter) bit(h uint16) uint64 { return p.bits[h>>6] >> (h & 63) & 1 }
+func (p *prefilter) bit(h uint32) uint64 { return p.bits[h>>6] >> (h & 63) & 1 }
 
 // verify returns the offset of a keyword that the trigram at i, of hash h,
 // leads to, or -1.
-func (p *prefilter) verify(s string, i int, h uint16) int {
+func (p *prefilter) verify(s string, i int, h uint32) int {
 	if p.bit(h) == 0 {
 		return -1
 	}
