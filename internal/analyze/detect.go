@@ -140,9 +140,9 @@ var rules = []rule{
 	{"shell-error", regexp.MustCompile(`No such file or directory|Permission denied|Connection refused|Could not resolve host`), sevError, 0.6, classGeneric, blockNone, false, []string{"no such file", "permission denied", "connection refused", "could not resolve"}, nil},
 	{"file-warning", regexp.MustCompile(`^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+(?::\d+)?: (?:[Ww]arning|WARNING|[Nn]ote)\b`), sevWarn, 0.1, classNoise, blockNone, true, nil, nil},
 	{"file-location", regexp.MustCompile(`^(?:[A-Za-z]:)?[\w./\\-]+\.\w+:\d+(?::\d+)?: `), sevError, 0.55, classGeneric, blockIndented, true, nil, nil},
-	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:| in \S)`), sevError, 0.65, classGeneric, blockIndented, false, nil, nil},
+	{"error-prefix", regexp.MustCompile(`^(?:\[(?:ERROR|error|Error|FATAL|fatal)\]|ERROR|Error|error|FATAL|Fatal|E/\w+)(?:[:!]| -|\s+\[|\s+\w+:| in \S)`), sevError, 0.65, classGeneric, blockIndented, false, nil, errorPrefix},
 	{"fail-prefix", regexp.MustCompile(`^(?:FAIL|FAILED|Failed|FAILURE|Failure)\b`), sevError, 0.6, classGeneric, blockIndented, false, nil, nil},
-	{"warning", regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`), sevWarn, 0.1, classNoise, blockNone, false, []string{"warn"}, nil},
+	{"warning", warningExpr, sevWarn, 0.1, classNoise, blockNone, false, []string{"warn"}, warningWord},
 }
 
 // failureWords are the words that make an otherwise unknown line an error.
@@ -536,4 +536,105 @@ func lowerCase(t string, buf *[]byte) (string, bool) {
 	}
 	*buf = b
 	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
+// errorPrefix matches a line that starts with an error or fatal status
+// followed by a separator, as ERROR: or [error] - or E/Tag: do.
+func errorPrefix(t, _ string) bool {
+	p := 0
+	switch {
+	case strings.HasPrefix(t, "E/"):
+		p = 2
+		for p < len(t) && isASCIIWord(t[p]) {
+			p++
+		}
+		if p == 2 {
+			return false
+		}
+	case len(t) >= 7 && t[0] == '[' && t[6] == ']':
+		switch t[1:6] {
+		case "ERROR", "error", "Error", "FATAL", "fatal":
+			p = 7
+		default:
+			return false
+		}
+	case len(t) >= 5:
+		switch t[:5] {
+		case "ERROR", "Error", "error", "FATAL", "Fatal":
+			p = 5
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	rest := t[p:]
+	if rest == "" {
+		return false
+	}
+	if rest[0] == ':' || rest[0] == '!' || strings.HasPrefix(rest, " -") {
+		return true
+	}
+	if strings.HasPrefix(rest, " in ") && len(rest) > 4 && !isRegexpSpace(rest[4]) {
+		return true
+	}
+	// \s+\[ or \s+\w+:
+	j := 0
+	for j < len(rest) && isRegexpSpace(rest[j]) {
+		j++
+	}
+	if j == 0 || j == len(rest) {
+		return false
+	}
+	if rest[j] == '[' {
+		return true
+	}
+	k := j
+	for k < len(rest) && isASCIIWord(rest[k]) {
+		k++
+	}
+	return k > j && k < len(rest) && rest[k] == ':'
+}
+
+// warningExpr is the expression of the warning rule.
+var warningExpr = regexp.MustCompile(`(?i)\bwarn(?:ing)?s?\b`)
+
+// warningWord matches the word warn, warns, warning or warnings in any
+// case. On a line that is not ASCII, where its lower case may not keep
+// its offsets, it runs the expression.
+func warningWord(t, lower string) bool {
+	if !asciiString(t) {
+		return warningExpr.MatchString(t)
+	}
+	for from := 0; ; {
+		i := strings.Index(lower[from:], "warn")
+		if i < 0 {
+			return false
+		}
+		i += from
+		from = i + 1
+		if i > 0 && isASCIIWord(lower[i-1]) {
+			continue
+		}
+		rest := lower[i+4:]
+		for _, end := range [...]int{0, 1, 3, 4} {
+			switch end {
+			case 1:
+				if !strings.HasPrefix(rest, "s") {
+					continue
+				}
+			case 3:
+				if !strings.HasPrefix(rest, "ing") {
+					continue
+				}
+			case 4:
+				if !strings.HasPrefix(rest, "ings") {
+					continue
+				}
+			}
+			if end == len(rest) || !isASCIIWord(rest[end]) {
+				return true
+			}
+		}
+	}
 }

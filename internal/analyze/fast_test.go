@@ -40,6 +40,9 @@ func TestFastMatchersAgree(t *testing.T) {
 		"** BUILD FAILED **", "** TEST FAILED ** later", "(2 failures)", "(x failures)", "Found 3 errors.", "unfound 3 errors", "logged 102 error(s)",
 		"error: 2 errors generated.", "1 error generated.", "Error occurred while running", "Failing tests:", "FAILED TEST SUMMARY",
 		"npm ERR! Test failed.  See above for more details.", "Error: One or more errors occurred.",
+		"ERROR:", "ERROR", "[error] x", "[error]", "[Fatal] x", "[FATAL]: x", "E/Tag: x", "E/: x", "E/_x in y", "E/x", "E/x -", "Error  [x]", "Error \t foo_1: bar",
+		"Error foo bar:", "ERROR in  x", "ERROR in é", "ERROR in ", "Fatal!", "FATAL -x", "fatal: x", "Errors: x", "error foo:",
+		"warn", "Warnings.", "prewarn", "warned", "WARNINGS:", "warnſ", "\u212awarn", "warnings_x", "x-warn-y", "é warning", "warnin", "warnings warn", "WARN_x warn",
 	} {
 		add(s)
 	}
