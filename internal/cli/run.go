@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -138,6 +139,9 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	}
 	req.Baseline = o.baseline
 	if a.getenv("REDPANDA_BROKERS") != "" && !o.local {
+		if err := a.checkAgentic(ctx, &req, o); err != nil {
+			return err
+		}
 		if err := a.submitAgentic(ctx, req); err != nil {
 			return fmt.Errorf("%w\n(REDPANDA_BROKERS is set, so run submits to the agentic data plane; use --local to analyse in this process)", err)
 		}
@@ -294,4 +298,42 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// checkAgentic validates a request before it is submitted to the agentic
+// data plane, so that what local mode rejects at once is not accepted only
+// to fail later in an agent: the target must parse, files must exist (and
+// are made absolute, since the ingest agent runs elsewhere), and options
+// that only shape local output are refused.
+func (a *app) checkAgentic(ctx context.Context, req *contracts.AnalysisRequest, o runOptions) error {
+	const hint = " (REDPANDA_BROKERS is set: the request goes to the agents; use --local to analyse here)"
+	switch {
+	case o.format != "" && o.format != "text":
+		return usageError{fmt.Errorf("--format %s%s; read the results with destill view --format %s", o.format, hint, o.format)}
+	case o.baseline != "":
+		return usageError{errors.New("--baseline is applied by local mode only" + hint)}
+	}
+	for i, f := range req.Files {
+		if f == "-" {
+			return usageError{errors.New("stdin cannot be sent to the agents" + hint)}
+		}
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return usageError{err}
+		}
+		req.Files[i] = abs
+	}
+	if req.BuildURL != "" {
+		// The URL must parse; the token is the ingest agent's, not ours.
+		return checkBuildURL(req.BuildURL)
+	}
+	src, err := a.openSource(ctx, *req)
+	if err != nil {
+		return err
+	}
+	// Opening local files is cheap; a missing one is the user's to fix.
+	if _, err := src.Build(ctx); err != nil {
+		return usageError{err}
+	}
+	return nil
 }

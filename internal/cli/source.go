@@ -93,3 +93,22 @@ type resolvedSource struct {
 }
 
 func (r *resolvedSource) Build(context.Context) (source.Build, error) { return r.build, nil }
+
+// checkBuildURL reports whether a build URL is one destill can read,
+// without contacting the API (no token needed).
+func checkBuildURL(raw string) error {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case buildkite.IsBuildkiteURL(raw):
+		if _, err := buildkite.ParseURL(raw); err != nil {
+			return usageError{err}
+		}
+		return nil
+	case githubactions.IsGitHubURL(raw):
+		if _, err := githubactions.ParseURL(raw); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+	return usageError{fmt.Errorf("unsupported build URL %q\n%s", raw, supportedTargets)}
+}
