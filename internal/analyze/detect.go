@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"encoding/binary"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -515,24 +517,45 @@ func isASCIIWord(c byte) bool {
 
 // lowerCase returns strings.ToLower(t), and whether t is ASCII. The lower
 // case of an ASCII line with upper-case letters is written to *buf and is
-// valid until its next use.
+// valid until its next use. It looks at eight bytes at a time.
 func lowerCase(t string, buf *[]byte) (string, bool) {
-	upper := false
-	for i := 0; i < len(t); i++ {
-		c := t[i]
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// upper has the high bit of each byte of w from 'A' to 'Z' set, when
+	// w is ASCII (no carry crosses bytes then).
+	upper := func(w uint64) uint64 { return (w + (0x80-'A')*ones) &^ (w + (0x7f-'Z')*ones) & highs }
+	var up uint64
+	i := 0
+	for ; i+8 <= len(t); i += 8 {
+		w := load64(t, i)
+		if w&highs != 0 {
+			return strings.ToLower(t), false
+		}
+		up |= upper(w)
+	}
+	for j := i; j < len(t); j++ {
+		c := t[j]
 		if c >= utf8.RuneSelf {
 			return strings.ToLower(t), false
 		}
-		upper = upper || c-'A' < 26
+		if c-'A' < 26 {
+			up = 1
+		}
 	}
-	if !upper {
+	if up == 0 {
 		return t, true
 	}
-	b := append((*buf)[:0], t...)
-	for i, c := range b {
+	b := slices.Grow((*buf)[:0], len(t))[:len(t)]
+	i = 0
+	for ; i+8 <= len(t); i += 8 {
+		w := load64(t, i)
+		binary.LittleEndian.PutUint64(b[i:], w|upper(w)>>2)
+	}
+	for ; i < len(t); i++ {
+		c := t[i]
 		if c-'A' < 26 {
-			b[i] = c + 'a' - 'A'
+			c += 'a' - 'A'
 		}
+		b[i] = c
 	}
 	*buf = b
 	return unsafe.String(unsafe.SliceData(b), len(b)), true

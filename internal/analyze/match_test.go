@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,6 +85,24 @@ func TestGatesAndNeedsAgree(t *testing.T) {
 			if got := lc.holds(uint16(k)); got != want {
 				t.Errorf("line %q holds literal %q (kind %d) = %v, want %v", s, l.s, l.kind, got, want)
 			}
+		}
+	}
+}
+
+// TestLowerCase checks the line lower-casing against strings.ToLower.
+func TestLowerCase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"A", "Z", "a", "z", "@", "[", "`", "{", "0", " ", "\t", "ERROR", "é", "İ", "\u212a", "\x7f", "\x00"}
+	var buf []byte
+	for range 5000 {
+		var b strings.Builder
+		for range rng.IntN(30) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		got, ascii := lowerCase(s, &buf)
+		if want := strings.ToLower(s); got != want || ascii != asciiString(s) {
+			t.Fatalf("lowerCase(%q) = %q, %v, want %q, %v", s, got, ascii, want, asciiString(s))
 		}
 	}
 }
