@@ -4,6 +4,7 @@ package report
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/analyze"
@@ -13,7 +14,8 @@ import (
 // occurrence, how often the message occurred and in which jobs.
 type Finding struct {
 	contracts.TriageCard
-	// Recurrence counts the cards of the group.
+	// Recurrence counts where the message occurred: its cards, less those
+	// inside the block of another card of the same message.
 	Recurrence int `json:"recurrence"`
 	// Jobs names the jobs the message appeared in, sorted.
 	Jobs []string `json:"jobs"`
@@ -36,6 +38,7 @@ type Collector struct {
 type group struct {
 	cards []contracts.TriageCard
 	count int
+	spans []span // where each card of the group sits, to count occurrences
 	jobs  []string
 	seen  map[string]bool
 }
@@ -52,6 +55,7 @@ func (c *Collector) Add(card contracts.TriageCard) {
 		c.order = append(c.order, card.MessageHash)
 	}
 	g.count++
+	g.spans = append(g.spans, span{job: card.Job.ID, start: int32(card.LineNumber), end: int32(max(card.EndLine, card.LineNumber))})
 	name := card.Job.Name
 	if name == "" {
 		name = card.Job.ID
@@ -117,7 +121,7 @@ func (c *Collector) Findings(base *Baseline) []Finding {
 			index[card.MessageHash] = i
 			jobs := slices.Clone(g.jobs)
 			slices.Sort(jobs)
-			out = append(out, Finding{TriageCard: card, Recurrence: g.count, Jobs: jobs})
+			out = append(out, Finding{TriageCard: card, Recurrence: occurrences(g.spans), Jobs: jobs})
 		}
 	}
 	if base != nil {
@@ -135,4 +139,33 @@ func (c *Collector) Findings(base *Baseline) []Finding {
 		})
 	}
 	return out
+}
+
+// span is the lines of one card: its anchor to the end of its block.
+type span struct {
+	job        string
+	start, end int32
+}
+
+// occurrences counts the distinct places a message occurred: a card that
+// lies inside the block of another card with the same message (the same
+// exception repeated deep in a long traceback) is the same occurrence.
+func occurrences(spans []span) int {
+	slices.SortFunc(spans, func(a, b span) int {
+		if a.job != b.job {
+			return strings.Compare(a.job, b.job)
+		}
+		return int(a.start - b.start)
+	})
+	n := 0
+	var cur span
+	for i, s := range spans {
+		if i > 0 && s.job == cur.job && s.start <= cur.end {
+			cur.end = max(cur.end, s.end)
+			continue
+		}
+		n++
+		cur = s
+	}
+	return n
 }

@@ -73,3 +73,19 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
+
+func TestRecurrenceCountsOccurrences(t *testing.T) {
+	c := NewCollector()
+	block := card("a", 10, "E   NameError: name 'os' is not defined", 0.8)
+	block.EndLine = 40
+	inner := card("a", 30, "E   NameError: name 'os' is not defined", 0.8) // the same traceback, deep inside it
+	again := card("a", 90, "E   NameError: name 'os' is not defined", 0.8)
+	other := card("b", 30, "E   NameError: name 'os' is not defined", 0.8)
+	for _, k := range []contracts.TriageCard{inner, again, block, other} {
+		c.Add(k)
+	}
+	fs := c.Findings(nil)
+	if len(fs) != 1 || fs[0].Recurrence != 3 {
+		t.Errorf("Findings = %d groups, recurrence %d; want 1 group occurring 3 times", len(fs), fs[0].Recurrence)
+	}
+}
