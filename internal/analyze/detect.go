@@ -197,6 +197,27 @@ var ruleFirst = func() []*byteSet {
 	return p
 }()
 
+// rulesByFirst lists by the first byte of a line, in order, the rules that
+// may match it: those that its first-byte guard or literal prefix do not
+// rule out.
+var rulesByFirst = func() (by [256][]uint8) {
+	if len(rules) > 256 {
+		panic("analyze: too many rules")
+	}
+	for c := range 256 {
+		for i, r := range rules {
+			if f := ruleFirst[i]; f != nil && r.fn == nil && !f.has(byte(c)) {
+				continue
+			}
+			if p := rulePrefix[i]; p != "" && p[0] != byte(c) {
+				continue
+			}
+			by[c] = append(by[c], uint8(i))
+		}
+	}
+	return by
+}()
+
 // detect classifies a cleaned line; ok is false for lines worth nothing.
 func detect(line string, mk marker) (match, bool) {
 	var buf []byte
@@ -211,12 +232,12 @@ func detectBuf(line string, mk marker, buf *[]byte) (match, bool) {
 	}
 	lower, ascii := lowerCase(t, buf)
 	lc := checkLine(t, lower, ascii)
-	for i := range rules {
+	for _, i := range rulesByFirst[t[0]] {
 		r := &rules[i]
 		if r.col0 && len(t) != len(line) {
 			continue
 		}
-		if lc.try(i) {
+		if lc.try(int(i)) {
 			m := match{rule: r.name, sev: r.sev, score: r.score, class: r.class, block: r.block}
 			return adjustForMarker(m, mk), true
 		}
