@@ -198,9 +198,13 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	cands := s.cands[:0]
 	for k, h := range s.hits {
 		i := int(h)
-		cands = e.candidate(cands, lines, i, true)
+		// An announcing line holds a keyword ("aborted!", "ERROR"): the
+		// line before i can announce it only when it is a hit, or when
+		// it lies before the scanned lines.
+		prevHit := i-1 < lo || k > 0 && int(s.hits[k-1]) == i-1
+		cands = e.candidate(cands, lines, i, true, prevHit)
 		if i+1 <= hi && (k+1 == len(s.hits) || int(s.hits[k+1]) != i+1) {
-			cands = e.candidate(cands, lines, i+1, false)
+			cands = e.candidate(cands, lines, i+1, false, true)
 		}
 	}
 	s.cands = cands
@@ -227,13 +231,16 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 }
 
 // candidate appends line i to cands when it is a finding; keyword says
-// whether the line holds a prefilter keyword.
-func (e *Engine) candidate(cands []finding, lines *chunkLines, i int, keyword bool) []finding {
+// whether the line holds a prefilter keyword, prevHit whether the line
+// before it may (when false, it cannot announce line i).
+func (e *Engine) candidate(cands []finding, lines *chunkLines, i int, keyword, prevHit bool) []finding {
 	m, ok := match{}, false
 	if keyword {
 		m, ok = e.detectLine(lines, i)
 	}
-	m, ok = announce(lines, i, m, ok)
+	if prevHit {
+		m, ok = announce(lines, i, m, ok)
+	}
 	if !ok {
 		return cands
 	}
