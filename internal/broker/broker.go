@@ -64,3 +64,21 @@ type PayloadCarrier interface {
 type Sizer interface {
 	ApproxSize() int
 }
+
+// BatchHandler processes several messages at once. Returning nil
+// acknowledges all of them; an error acknowledges none, and the broker
+// delivers the batch again (after a backoff, or to another member after a
+// rebalance). Redelivery may repeat messages the handler already acted on,
+// so it must be idempotent.
+type BatchHandler func(ctx context.Context, ms []Message) error
+
+// BatchSubscriber is implemented by brokers that can hand a consumer whole
+// batches.
+type BatchSubscriber interface {
+	// SubscribeBatch is Subscribe with batches: it runs h over up to max
+	// messages (at least one) that are available when a batch is taken,
+	// without waiting for more to arrive. Messages with the same key keep
+	// publish order within and across batches, and are never in two
+	// batches in flight at once.
+	SubscribeBatch(ctx context.Context, group string, topics []string, max int, h BatchHandler) error
+}

@@ -90,8 +90,9 @@ func BenchmarkWriteBatch(b *testing.B) {
 }
 
 // BenchmarkSinkMemoryBroker measures findings/s end to end: published to the
-// in-memory broker over 100 requests (keys), consumed by the sink with
-// per-message acknowledgement and group commit, stored in Postgres.
+// in-memory broker over 100 requests (keys), consumed by the sink in
+// batches of up to MaxBatch (the broker's SubscribeBatch), stored in
+// Postgres.
 func BenchmarkSinkMemoryBroker(b *testing.B) {
 	for _, members := range []int{8, 32} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {

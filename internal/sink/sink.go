@@ -43,7 +43,9 @@ type Store interface {
 }
 
 // BatchHandler processes several messages; nil acknowledges all of them.
-type BatchHandler func(ctx context.Context, ms []broker.Message) error
+// It is broker.BatchHandler, so brokers implementing
+// broker.BatchSubscriber satisfy BatchSubscriber.
+type BatchHandler = broker.BatchHandler
 
 // BatchSubscriber is a broker that can hand a consumer whole batches (up to
 // max messages of one poll). The sink uses it when the broker offers it: it

@@ -42,6 +42,11 @@ func Run(t *testing.T, h Harness) {
 		{"MemberLeavesMidMessage", testMemberLeaves},
 		{"CommittedNotRedelivered", testCommittedNotRedelivered},
 		{"SubscribeReturnsOnCancel", testSubscribeReturns},
+		{"Batch/AllDelivered", testBatchAllDelivered},
+		{"Batch/PerKeyOrderAcrossMembers", testBatchPerKeyOrder},
+		{"Batch/ErrorRedeliversBatch", testBatchErrorRedelivers},
+		{"Batch/CommittedNotRedelivered", testBatchCommittedNotRedelivered},
+		{"Batch/ReturnsOnCancel", testBatchReturns},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -331,5 +336,247 @@ func testSubscribeReturns(t *testing.T, h Harness) {
 		}
 	case <-time.After(h.Wait):
 		t.Fatal("Subscribe did not return after cancel")
+	}
+}
+
+// batchClient is client for the batch tests, which skip brokers that do
+// not implement broker.BatchSubscriber.
+func batchClient(t *testing.T, h Harness) broker.BatchSubscriber {
+	t.Helper()
+	b := client(t, h)
+	bs, ok := b.(broker.BatchSubscriber)
+	if !ok {
+		t.Skipf("%T does not implement broker.BatchSubscriber", b)
+	}
+	return bs
+}
+
+// batchMember runs SubscribeBatch in a goroutine and returns its stop
+// function.
+func batchMember(t *testing.T, b broker.BatchSubscriber, group string, topics []string, max int, h broker.BatchHandler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.SubscribeBatch(ctx, group, topics, max, h) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("SubscribeBatch = %v, want nil after cancel", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("SubscribeBatch did not return 30s after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// checkBatch reports a batch that is empty or larger than max.
+func checkBatch(t *testing.T, ms []broker.Message, max int) {
+	t.Helper()
+	if len(ms) == 0 || len(ms) > max {
+		t.Errorf("batch of %d messages, want 1..%d", len(ms), max)
+	}
+}
+
+func testBatchAllDelivered(t *testing.T, h Harness) {
+	b := batchClient(t, h)
+	topic := h.Topic(t, uniq("batch"))
+	const n, max = 200, 16
+	publish(t, b.(broker.Broker), topic, n, func(i int) string { return fmt.Sprintf("k%d", i%7) })
+	c := newCollector()
+	batchMember(t, b, uniq("g"), []string{topic}, max, func(_ context.Context, ms []broker.Message) error {
+		checkBatch(t, ms, max)
+		for _, m := range ms {
+			c.add(0, m)
+		}
+		return nil
+	})
+	c.waitFor(t, h.Wait, fmt.Sprintf("%d messages", n), func(ms []broker.Message) bool { return len(ms) >= n })
+	msgs, _ := c.snapshot()
+	seen := map[int]bool{}
+	for _, m := range msgs {
+		i := atoi(m.Headers["i"])
+		if m.Topic != topic || string(m.Value) != fmt.Sprintf("v%05d", i) || m.Key != fmt.Sprintf("k%d", i%7) {
+			t.Errorf("message %d = topic %q key %q value %q, want %q, k%d, v%05d", i, m.Topic, m.Key, m.Value, topic, i%7, i)
+		}
+		if seen[i] {
+			t.Errorf("message %d delivered twice without failure", i)
+		}
+		seen[i] = true
+	}
+	if len(seen) != n {
+		t.Errorf("distinct messages = %d, want %d", len(seen), n)
+	}
+}
+
+func testBatchPerKeyOrder(t *testing.T, h Harness) {
+	b := batchClient(t, h)
+	topic := h.Topic(t, uniq("batchorder"))
+	const n, max = 300, 25
+	group := uniq("g")
+	c := newCollector()
+	var mu sync.Mutex
+	inFlight := map[string]int{} // key → member handling it
+	for i := 0; i < 3; i++ {
+		i := i
+		mb := batchClient(t, h)
+		batchMember(t, mb, group, []string{topic}, max, func(_ context.Context, ms []broker.Message) error {
+			checkBatch(t, ms, max)
+			mu.Lock()
+			for _, m := range ms {
+				if who, ok := inFlight[m.Key]; ok && who != i {
+					t.Errorf("key %s in batches of members %d and %d at once", m.Key, who, i)
+				}
+				inFlight[m.Key] = i
+			}
+			mu.Unlock()
+			time.Sleep(time.Millisecond) // let the batches overlap
+			for _, m := range ms {
+				c.add(i, m)
+			}
+			mu.Lock()
+			for _, m := range ms {
+				delete(inFlight, m.Key)
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	publish(t, b.(broker.Broker), topic, n, func(i int) string { return fmt.Sprintf("job-%d", i%10) })
+	c.waitFor(t, h.Wait, fmt.Sprintf("%d messages", n), func(ms []broker.Message) bool { return len(ms) >= n })
+	msgs, _ := c.snapshot()
+	last := map[string]int{}
+	seen := map[int]bool{}
+	for _, m := range msgs {
+		i := atoi(m.Headers["i"])
+		if seen[i] {
+			t.Errorf("message %d delivered twice without failure", i)
+		}
+		seen[i] = true
+		if prev, ok := last[m.Key]; ok && i < prev {
+			t.Errorf("key %s: message %d delivered after %d", m.Key, i, prev)
+		}
+		last[m.Key] = i
+	}
+	if len(seen) != n {
+		t.Errorf("distinct messages = %d, want %d", len(seen), n)
+	}
+}
+
+func testBatchErrorRedelivers(t *testing.T, h Harness) {
+	b := batchClient(t, h)
+	topic := h.Topic(t, uniq("batchretry"))
+	const n, max = 5, 10
+	publish(t, b.(broker.Broker), topic, n, func(i int) string { return "same" })
+	c := newCollector()
+	var mu sync.Mutex
+	fails := 0
+	var failed [][]int // the batches that failed
+	batchMember(t, b, uniq("g"), []string{topic}, max, func(_ context.Context, ms []broker.Message) error {
+		checkBatch(t, ms, max)
+		mu.Lock()
+		defer mu.Unlock()
+		var is []int
+		has2 := false
+		for _, m := range ms {
+			i := atoi(m.Headers["i"])
+			is = append(is, i)
+			has2 = has2 || i == 2
+		}
+		if has2 && fails < 2 {
+			fails++
+			failed = append(failed, is)
+			return errors.New("transient")
+		}
+		if fails == 2 && len(failed) == 2 {
+			// The batch after the failures must start where the failed
+			// one did: nothing of it was acknowledged.
+			if is[0] != failed[0][0] {
+				t.Errorf("batch after failures starts at %d, want %d (the failed batch %v)", is[0], failed[0][0], failed[0])
+			}
+			failed = append(failed, is)
+		}
+		for _, m := range ms {
+			c.add(0, m)
+		}
+		return nil
+	})
+	c.waitFor(t, h.Wait, fmt.Sprintf("%d acknowledged messages", n), func(ms []broker.Message) bool { return len(ms) >= n })
+	msgs, _ := c.snapshot()
+	var got []int
+	for _, m := range msgs {
+		got = append(got, atoi(m.Headers["i"]))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Errorf("acknowledged order = %v, want strictly ascending (a failed batch is redelivered, not skipped)", got)
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fails != 2 {
+		t.Errorf("handler failures = %d, want 2", fails)
+	}
+	if len(failed) >= 2 && fmt.Sprint(failed[0]) != fmt.Sprint(failed[1]) {
+		t.Errorf("retried batch = %v, want the failed batch %v again", failed[1], failed[0])
+	}
+}
+
+func testBatchCommittedNotRedelivered(t *testing.T, h Harness) {
+	topic := h.Topic(t, uniq("batchcommit"))
+	group := uniq("g")
+	pub := client(t, h)
+	publish(t, pub, topic, 40, func(i int) string { return fmt.Sprintf("k%d", i%4) })
+	const max = 8
+	b1 := batchClient(t, h)
+	c1 := newCollector()
+	stop1 := batchMember(t, b1, group, []string{topic}, max, func(_ context.Context, ms []broker.Message) error {
+		checkBatch(t, ms, max)
+		for _, m := range ms {
+			c1.add(0, m)
+		}
+		return nil
+	})
+	c1.waitFor(t, h.Wait, "40 messages", func(ms []broker.Message) bool { return len(ms) >= 40 })
+	stop1()
+	publish(t, pub, topic, 3, func(i int) string { return fmt.Sprintf("k%d", i%4) })
+	b2 := batchClient(t, h)
+	c2 := newCollector()
+	batchMember(t, b2, group, []string{topic}, max, func(_ context.Context, ms []broker.Message) error {
+		for _, m := range ms {
+			c2.add(1, m)
+		}
+		return nil
+	})
+	c2.waitFor(t, h.Wait, "3 new messages", func(ms []broker.Message) bool { return len(ms) >= 3 })
+	msgs, _ := c2.snapshot()
+	if len(msgs) != 3 {
+		t.Errorf("after rejoin, delivered %d messages, want the 3 new ones only", len(msgs))
+	}
+}
+
+func testBatchReturns(t *testing.T, h Harness) {
+	b := batchClient(t, h)
+	topic := h.Topic(t, uniq("batchcancel"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- b.SubscribeBatch(ctx, uniq("g"), []string{topic}, 10, func(context.Context, []broker.Message) error { return nil })
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("SubscribeBatch after cancel = %v, want nil", err)
+		}
+	case <-time.After(h.Wait):
+		t.Fatal("SubscribeBatch did not return after cancel")
 	}
 }

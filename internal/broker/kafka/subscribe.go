@@ -19,6 +19,35 @@ import (
 // each record, one at a time, until ctx ends or the broker closes. See the
 // package documentation for the commit rules.
 func (b *Broker) Subscribe(ctx context.Context, group string, topics []string, h broker.Handler) error {
+	return b.consume(ctx, group, topics, b.cfg.MaxPollRecords, h, func(s *subscription, work []batch) {
+		for _, w := range work {
+			if !s.process(w) {
+				break
+			}
+		}
+	})
+}
+
+var _ broker.BatchSubscriber = (*Broker)(nil)
+
+// SubscribeBatch is Subscribe with batches: each poll of up to max records
+// (at least one) goes to h at once, and its offsets are committed after h
+// returns nil. An error retries the same records after a backoff. When a
+// rebalance takes a partition of the batch away, h's context is canceled,
+// nothing of that partition is committed, and h runs again over the
+// records of the partitions still held.
+func (b *Broker) SubscribeBatch(ctx context.Context, group string, topics []string, max int, h broker.BatchHandler) error {
+	if max < 1 {
+		max = 1
+	}
+	return b.consume(ctx, group, topics, max, nil, func(s *subscription, work []batch) { s.processBatch(work, h) })
+}
+
+// consume joins group on topics with a client of its own and hands each
+// poll of up to max records, paired with the partitions' assignments, to
+// run, then commits what run marked as succeeded, until ctx ends or the
+// broker closes. h is the subscription's per-record handler (Subscribe).
+func (b *Broker) consume(ctx context.Context, group string, topics []string, max int, h broker.Handler, run func(*subscription, []batch)) error {
 	if group == "" || len(topics) == 0 {
 		return errors.New("kafka: subscribe needs a group and topics")
 	}
@@ -82,7 +111,7 @@ func (b *Broker) Subscribe(ctx context.Context, group string, topics []string, h
 	s.cl = cl
 
 	for {
-		fs := cl.PollRecords(pollCtx, b.cfg.MaxPollRecords)
+		fs := cl.PollRecords(pollCtx, max)
 		if fs.IsClientClosed() || pollCtx.Err() != nil {
 			cl.AllowRebalance()
 			break
@@ -92,11 +121,7 @@ func (b *Broker) Subscribe(ctx context.Context, group string, topics []string, h
 		// partition's handler is canceled and its remaining records are
 		// dropped (see revoked).
 		cl.AllowRebalance()
-		for _, w := range work {
-			if !s.process(w) {
-				break
-			}
-		}
+		run(s, work)
 		s.commit(pollCtx, nil)
 	}
 
@@ -192,6 +217,88 @@ func (s *subscription) process(w batch) bool {
 		}
 	}
 	return true
+}
+
+// processBatch runs h over the records of work until it succeeds, the
+// subscriber stops, or every partition of work is taken away. While h runs
+// it holds each partition's busy lock, so a revoke waits for it; a revoke
+// or loss cancels h, and the records of the partitions still held are
+// handed to h again at once. On success every partition's offset becomes
+// pending for commit.
+func (s *subscription) processBatch(work []batch, h broker.BatchHandler) {
+	type part struct {
+		batch
+		msgs []broker.Message
+	}
+	parts := make([]part, 0, len(work))
+	for _, w := range work {
+		ms := make([]broker.Message, len(w.records))
+		for i, r := range w.records {
+			ms[i] = message(r)
+		}
+		parts = append(parts, part{w, ms})
+	}
+	backoff := s.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		if s.stop.Err() != nil {
+			return
+		}
+		held := parts[:0]
+		for _, p := range parts {
+			p.st.busy.Lock()
+			if p.st.ctx.Err() != nil { // revoked or lost
+				p.st.busy.Unlock()
+				continue
+			}
+			held = append(held, p)
+		}
+		parts = held
+		if len(parts) == 0 {
+			return
+		}
+		ctx, cancel := context.WithCancel(s.hctx)
+		var msgs []broker.Message
+		stops := make([]func() bool, len(parts))
+		for i, p := range parts {
+			msgs = append(msgs, p.msgs...)
+			stops[i] = context.AfterFunc(p.st.ctx, cancel)
+		}
+		err := h(ctx, msgs)
+		for _, stop := range stops {
+			stop()
+		}
+		revoked := ctx.Err() != nil && s.hctx.Err() == nil
+		cancel()
+		if err == nil {
+			s.mu.Lock()
+			for _, p := range parts {
+				last := p.records[len(p.records)-1]
+				s.pending[p.tp] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+			}
+			s.mu.Unlock()
+		}
+		for _, p := range parts {
+			p.st.busy.Unlock()
+		}
+		if err == nil || s.stop.Err() != nil || s.hctx.Err() != nil {
+			// Done, or stopping: what failed stays uncommitted for
+			// whoever consumes the partitions next.
+			return
+		}
+		if revoked {
+			continue // retry at once with the partitions still held
+		}
+		s.log.Warn("kafka: batch handler failed; retrying", "records", len(msgs),
+			"partitions", len(parts), "attempt", attempt, "backoff", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-s.stop.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(backoff*2, s.cfg.MaxRetryBackoff)
+	}
 }
 
 // handle runs h until it succeeds (true), or ctx ends or the subscriber

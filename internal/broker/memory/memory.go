@@ -173,9 +173,11 @@ type lease struct {
 	msg  broker.Message
 }
 
-// Subscribe consumes topics as a member of group until ctx ends.
-func (b *Broker) Subscribe(ctx context.Context, group string, topics []string, h broker.Handler) error {
+// join registers group on topics; a new group starts at the earliest
+// message held.
+func (b *Broker) join(group string, topics []string) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, name := range topics {
 		t := b.topicLocked(name)
 		if !t.groups[group] {
@@ -185,7 +187,11 @@ func (b *Broker) Subscribe(ctx context.Context, group string, topics []string, h
 			}
 		}
 	}
-	b.mu.Unlock()
+}
+
+// Subscribe consumes topics as a member of group until ctx ends.
+func (b *Broker) Subscribe(ctx context.Context, group string, topics []string, h broker.Handler) error {
+	b.join(group, topics)
 
 	next := 0 // round-robin start, so members spread over partitions
 	for {
@@ -237,6 +243,95 @@ func (b *Broker) acquire(ctx context.Context, group string, topics []string, nex
 		}
 		if err := b.wait(ctx); err != nil {
 			return nil, err
+		}
+	}
+}
+
+var _ broker.BatchSubscriber = (*Broker)(nil)
+
+// batchLease is one leased partition's share of a batch: its messages
+// from the group's committed offset up to end.
+type batchLease struct {
+	t    *topic
+	part *partition
+	end  int64
+}
+
+// SubscribeBatch consumes topics as a member of group until ctx ends,
+// running h over batches of up to max messages. A batch holds what is
+// waiting now in one or more partitions, each leased to this member until
+// h returns: nil commits the whole batch, an error retries it after a
+// backoff.
+func (b *Broker) SubscribeBatch(ctx context.Context, group string, topics []string, max int, h broker.BatchHandler) error {
+	if max < 1 {
+		max = 1
+	}
+	b.join(group, topics)
+
+	next := 0 // round-robin start, so members spread over partitions
+	for {
+		ls, msgs := b.acquireBatch(ctx, group, topics, max, &next)
+		if ls == nil {
+			return nil // ctx ended or broker closed
+		}
+		ok := b.process(ctx, func(ctx context.Context, _ broker.Message) error { return h(ctx, msgs) }, broker.Message{})
+		b.mu.Lock()
+		for _, l := range ls {
+			l.part.leased[group] = false
+			if ok {
+				l.part.committed[group] = l.end
+				b.trimLocked(l.t, l.part)
+			}
+		}
+		b.broadcastLocked()
+		b.mu.Unlock()
+		if !ok {
+			return nil
+		}
+	}
+}
+
+// acquireBatch leases partitions with messages waiting for group, taking up
+// to max messages, and waits until there is at least one. It returns nil
+// when ctx ends or the broker closes.
+func (b *Broker) acquireBatch(ctx context.Context, group string, topics []string, max int, next *int) ([]batchLease, []broker.Message) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		if b.closed || ctx.Err() != nil {
+			return nil, nil
+		}
+		var cands []batchLease
+		for _, name := range topics {
+			t := b.topics[name]
+			for _, p := range t.parts {
+				if !p.leased[group] && p.committed[group] < p.base+int64(len(p.msgs)) {
+					cands = append(cands, batchLease{t: t, part: p})
+				}
+			}
+		}
+		if len(cands) > 0 {
+			start := *next % len(cands)
+			*next++
+			var ls []batchLease
+			var msgs []broker.Message
+			for i := range cands {
+				if len(msgs) >= max {
+					break
+				}
+				l := cands[(start+i)%len(cands)]
+				p := l.part
+				from := int(p.committed[group] - p.base)
+				to := min(len(p.msgs), from+max-len(msgs))
+				msgs = append(msgs, p.msgs[from:to]...)
+				l.end = p.base + int64(to)
+				p.leased[group] = true
+				ls = append(ls, l)
+			}
+			return ls, msgs
+		}
+		if err := b.wait(ctx); err != nil {
+			return nil, nil
 		}
 	}
 }
