@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"crypto/md5"
+	"encoding/binary"
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/google/uuid"
@@ -21,7 +22,7 @@ type Tracker struct {
 	jobsWant int
 	jobs     map[string]*jobTrack
 	order    []string
-	cards    map[[16]byte]struct{} // ids of cards seen, compact: a build can have 10⁵ cards
+	cards    map[uint64]struct{} // ids of cards seen, compact: a build can have 10⁵ cards
 	last     contracts.Progress    // latest event, for its time
 }
 
@@ -33,7 +34,7 @@ type jobTrack struct {
 
 // NewTracker tracks one request.
 func NewTracker(requestID string) *Tracker {
-	return &Tracker{st: Status{RequestID: requestID, State: StatePending}, jobs: map[string]*jobTrack{}, cards: map[[16]byte]struct{}{}}
+	return &Tracker{st: Status{RequestID: requestID, State: StatePending}, jobs: map[string]*jobTrack{}, cards: map[uint64]struct{}{}}
 }
 
 func (t *Tracker) job(id string) *jobTrack {
@@ -160,10 +161,12 @@ func (t *Tracker) Status() Status {
 	return st
 }
 
-// cardKey is the 16 bytes of a card's UUID (or a digest of another id).
-func cardKey(id string) [16]byte {
-	if u, err := uuid.Parse(id); err == nil {
-		return u
+// cardKey is 64 bits of a card's UUID (or of a digest of another id): with
+// a million cards the chance that two collide is below one in 10^7.
+func cardKey(id string) uint64 {
+	b, err := uuid.Parse(id)
+	if err != nil {
+		b = md5.Sum([]byte(id))
 	}
-	return md5.Sum([]byte(id))
+	return binary.BigEndian.Uint64(b[:8])
 }

@@ -4,7 +4,6 @@ package report
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/analyze"
@@ -33,6 +32,7 @@ type Finding struct {
 type Collector struct {
 	groups map[string]*group
 	order  []string
+	jobIDs map[string]int32 // job id → small number, for compact spans
 }
 
 type group struct {
@@ -44,7 +44,9 @@ type group struct {
 }
 
 // NewCollector returns an empty collector.
-func NewCollector() *Collector { return &Collector{groups: map[string]*group{}} }
+func NewCollector() *Collector {
+	return &Collector{groups: map[string]*group{}, jobIDs: map[string]int32{}}
+}
 
 // Add records one card.
 func (c *Collector) Add(card contracts.TriageCard) {
@@ -55,7 +57,12 @@ func (c *Collector) Add(card contracts.TriageCard) {
 		c.order = append(c.order, card.MessageHash)
 	}
 	g.count++
-	g.spans = append(g.spans, span{job: card.Job.ID, start: int32(card.LineNumber), end: int32(max(card.EndLine, card.LineNumber))})
+	job, ok := c.jobIDs[card.Job.ID]
+	if !ok {
+		job = int32(len(c.jobIDs))
+		c.jobIDs[card.Job.ID] = job
+	}
+	g.spans = append(g.spans, span{job: job, start: int32(card.LineNumber), end: int32(max(card.EndLine, card.LineNumber))})
 	name := card.Job.Name
 	if name == "" {
 		name = card.Job.ID
@@ -143,8 +150,7 @@ func (c *Collector) Findings(base *Baseline) []Finding {
 
 // span is the lines of one card: its anchor to the end of its block.
 type span struct {
-	job        string
-	start, end int32
+	job, start, end int32
 }
 
 // occurrences counts the distinct places a message occurred: a card that
@@ -153,7 +159,7 @@ type span struct {
 func occurrences(spans []span) int {
 	slices.SortFunc(spans, func(a, b span) int {
 		if a.job != b.job {
-			return strings.Compare(a.job, b.job)
+			return int(a.job - b.job)
 		}
 		return int(a.start - b.start)
 	})
