@@ -23,7 +23,7 @@ type Tracker struct {
 	jobs     map[string]*jobTrack
 	order    []string
 	cards    map[uint64]struct{} // ids of cards seen, compact: a build can have 10⁵ cards
-	last     contracts.Progress    // latest event, for its time
+	last     contracts.Progress  // latest event, for its time
 }
 
 type jobTrack struct {
