@@ -9,9 +9,11 @@
 package analyze
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/destill-ci/destill/contracts"
 )
@@ -76,6 +78,8 @@ type scratch struct {
 	seen map[seenKey]seenMatch
 	// norms holds the normalized message and hash of a card's message.
 	norms map[string][2]string
+	ctx   []string
+	arena arena
 }
 
 // chunkLines gives access to a chunk's lines, cleaned on demand.
@@ -90,9 +94,46 @@ type chunkLines struct {
 	lower   []byte // the lower case of the line being detected
 	seen    map[seenKey]seenMatch
 	norms   map[string][2]string
+	ctx     []string // a card's context lines before they are copied
 	// arena holds the text of the cleaned lines that differ from their raw
-	// line; the strings it hands out stay valid as it grows.
-	arena strings.Builder
+	// line, in blocks that are reused by the next chunk: the strings it
+	// hands out live no longer than the call (cards copy them).
+	arena arena
+}
+
+// arena hands out strings copied into reusable blocks. A block is never
+// written again during one chunk, so the strings stay valid until reset.
+type arena struct {
+	blocks [][]byte
+	cur    int // the block being filled
+}
+
+func (a *arena) reset() {
+	a.cur = 0
+	if len(a.blocks) > 0 {
+		a.blocks[0] = a.blocks[0][:0]
+	}
+}
+
+func (a *arena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(a.blocks) == 0 {
+		a.blocks = append(a.blocks, make([]byte, 0, max(len(b), 64<<10)))
+	}
+	blk := a.blocks[a.cur]
+	if cap(blk)-len(blk) < len(b) {
+		a.cur++
+		if a.cur == len(a.blocks) || cap(a.blocks[a.cur]) < len(b) {
+			a.blocks = slices.Insert(a.blocks, a.cur, make([]byte, 0, max(len(b), 64<<10)))
+		}
+		blk = a.blocks[a.cur][:0]
+	}
+	from := len(blk)
+	blk = append(blk, b...)
+	a.blocks[a.cur] = blk
+	return unsafe.String(&blk[from], len(b))
 }
 
 type cleanedLine struct {
@@ -122,12 +163,7 @@ func (l *chunkLines) clean(i int) *cleanedLine {
 		c.text = strings.TrimRight(raw, " \t")
 	} else {
 		l.buf, c.meta = cleanLine(l.buf[:0], []byte(raw))
-		if l.arena.Cap()-l.arena.Len() < len(l.buf) {
-			l.arena.Grow(max(len(l.buf), 64<<10))
-		}
-		from := l.arena.Len()
-		l.arena.Write(l.buf)
-		c.text = l.arena.String()[from:]
+		c.text = l.arena.str(l.buf)
 	}
 	return c
 }
@@ -175,8 +211,10 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	}
 	defer clear(s.seen)
 	defer clear(s.norms)
-	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, lower: s.lower, seen: s.seen, norms: s.norms}
-	defer func() { s.buf, s.lower = lines.buf, lines.lower }()
+	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, lower: s.lower, seen: s.seen, norms: s.norms, ctx: s.ctx}
+	s.arena.reset()
+	lines.arena = s.arena
+	defer func() { s.buf, s.lower, s.ctx, s.arena = lines.buf, lines.lower, lines.ctx, lines.arena }()
 
 	first := max(c.OwnedStart, c.LineStart) - c.LineStart
 	last := min(c.OwnedEnd, c.LineEnd) - c.LineStart
@@ -422,19 +460,34 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 	hi := min(lines.n()-1, f.idx+contracts.ContextAfter)
 	// The card's strings share one allocation: a copy, so that the card
 	// keeps neither the chunk nor the engine's buffers alive.
-	raw := lines.raw(f.idx)
-	if !plainLine(raw) {
-		lines.buf = sanitize(lines.buf[:0], []byte(raw))
-		raw = string(lines.buf)
-	}
-	raw = e.cap(raw)
-	msg := e.cap(lines.clean(f.keyIdx).text)
-	size := len(raw) + len(msg)
+	ctx := lines.ctx[:0]
+	size := 0
 	for i := lo; i <= hi; i++ {
 		if i != f.idx {
-			size += len(e.cap(lines.clean(i).text))
+			t := e.cap(lines.clean(i).text)
+			ctx = append(ctx, t)
+			size += len(t)
 		}
 	}
+	lines.ctx = ctx
+	msg := e.cap(lines.clean(f.keyIdx).text)
+	// The raw line goes from the buffer to the card without a string of
+	// its own; lines.buf is not used again before it is copied.
+	raw := lines.raw(f.idx)
+	var rawB []byte
+	sanitized, cut := !plainLine(raw), false
+	if sanitized {
+		lines.buf = sanitize(lines.buf[:0], []byte(raw))
+		rawB, cut = e.capBytes(lines.buf)
+		size += len(rawB)
+	} else {
+		raw = e.cap(raw)
+		size += len(raw)
+	}
+	if cut {
+		size += len(truncMark)
+	}
+	size += len(msg)
 	var b strings.Builder
 	b.Grow(size)
 	keep := func(s string) string {
@@ -442,13 +495,21 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 		b.WriteString(s)
 		return b.String()[from:]
 	}
-	raw, msg = keep(raw), keep(msg)
-	context := make([]string, 0, hi-lo)
-	for i := lo; i <= hi; i++ {
-		if i != f.idx {
-			context = append(context, keep(e.cap(lines.clean(i).text)))
+	if sanitized {
+		b.Write(rawB)
+		if cut {
+			b.WriteString(truncMark)
 		}
+		raw = b.String()
+	} else {
+		raw = keep(raw)
 	}
+	msg = keep(msg)
+	context := make([]string, len(ctx))
+	for k, t := range ctx {
+		context[k] = keep(t)
+	}
+	clear(ctx)
 	pre := f.idx - lo
 	nh, ok := lines.norms[msg]
 	if !ok {
@@ -518,7 +579,22 @@ func (e *Engine) cap(s string) string {
 	for cut > 0 && s[cut]&0xc0 == 0x80 {
 		cut--
 	}
-	return s[:cut] + " …[truncated]"
+	return s[:cut] + truncMark
+}
+
+const truncMark = " …[truncated]"
+
+// capBytes is cap for a line in a buffer: it returns the part of s to keep
+// and whether truncMark follows it.
+func (e *Engine) capBytes(s []byte) ([]byte, bool) {
+	if len(s) <= e.maxLineBytes {
+		return s, false
+	}
+	cut := e.maxLineBytes
+	for cut > 0 && s[cut]&0xc0 == 0x80 {
+		cut--
+	}
+	return s[:cut], true
 }
 
 // outcomeWeight is the prior the job's outcome puts on its findings: lines of
