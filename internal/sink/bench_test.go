@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/broker"
+	"github.com/destill-ci/destill/internal/broker/kafka"
 	"github.com/destill-ci/destill/internal/broker/memory"
 	"github.com/destill-ci/destill/internal/sink"
 	"github.com/destill-ci/destill/internal/sink/sinktest"
@@ -124,6 +127,68 @@ func BenchmarkSinkMemoryBroker(b *testing.B) {
 				cancel()
 				<-done
 				mem.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "findings/s")
+		})
+	}
+}
+
+// BenchmarkSinkKafkaBroker is BenchmarkSinkMemoryBroker over the kafka
+// broker and an in-process kfake cluster (8 partitions per topic, 8
+// members): mode=message hides SubscribeBatch, so the sink takes records
+// one at a time with group commit; mode=batch lets it write whole polls.
+func BenchmarkSinkKafkaBroker(b *testing.B) {
+	for _, mode := range []string{"message", "batch"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			const n = 20_000
+			ms, bytes := benchCards(b, n)
+			for i := range ms { // 100 keys of 200 cards
+				ms[i].Key = fmt.Sprintf("bench-%d", i%100)
+			}
+			b.SetBytes(bytes)
+			b.ReportAllocs()
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				st, url := benchStore(b)
+				fc, err := kfake.NewCluster(kfake.NumBrokers(1),
+					kfake.BrokerConfigs(map[string]string{"message.max.bytes": "10485760"}))
+				if err != nil {
+					b.Fatal(err)
+				}
+				kb, err := kafka.New(kafka.Config{Brokers: fc.ListenAddrs()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				for _, t := range sink.Topics {
+					if _, err := kb.CreateTopics(ctx, kafka.TopicSpec{Name: t, Partitions: 8}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for off := 0; off < n; off += 1000 {
+					if err := kb.PublishBatch(ctx, ms[off:min(off+1000, n)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var br broker.Broker = kb
+				if mode == "message" {
+					br = struct{ broker.Broker }{kb}
+				}
+				done := make(chan error, 1)
+				b.StartTimer()
+				start := time.Now()
+				go func() { done <- sink.New(br, st, sink.Config{Members: 8}).Run(ctx) }()
+				waitRows(b, url, n)
+				total += time.Since(start)
+				b.StopTimer()
+				cancel()
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+				kb.Close()
+				fc.Close()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "findings/s")
