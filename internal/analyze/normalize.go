@@ -125,9 +125,16 @@ func Normalize(message string) string {
 // Hash returns the hex SHA-256 of the normalizer version and a normalized
 // message: equal for the same message under the same rules.
 func Hash(normalized string) string {
-	sum := sha256.Sum256([]byte(hashInput(normalized)))
-	return hex.EncodeToString(sum[:16])
+	// The input of a short message is built on the stack.
+	var in [256]byte
+	sum := sha256.Sum256(append(append(in[:0], hashPrefix...), normalized...))
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
+
+// hashPrefix is what hashInput puts before the message.
+var hashPrefix = hashInput("")
 
 // hashInput is what Hash digests: the normalizer version, then the message.
 func hashInput(normalized string) string {
@@ -712,13 +719,13 @@ func compound(s string) string {
 }
 
 func generatedNames(s string) string {
+	// b holds the output once it differs from s: s[:done] is copied to it
+	// at the first change.
 	var b strings.Builder
-	b.Grow(len(s))
-	changed := false
+	changed, done := false, 0
 	for i := 0; i < len(s); {
 		// A word starts where the previous byte cannot be part of it.
 		if !(isIDByte(s[i]) || placeholderAt(s[i:]) > 0) || i > 0 && (isIDByte(s[i-1]) || s[i-1] == '>') {
-			b.WriteByte(s[i])
 			i++
 			continue
 		}
@@ -752,13 +759,15 @@ func generatedNames(s string) string {
 			end--
 		}
 		if ph > 0 && numbered >= 2 && !(ph == 1 && end-i == placeholderAt(s[i:])) {
+			if !changed {
+				b.Grow(len(s))
+				changed = true
+			}
+			b.WriteString(s[done:i])
 			b.WriteString(phID)
-			changed = true
-		} else {
-			b.WriteString(s[i:end])
+			done = end
 		}
 		if end == i {
-			b.WriteByte(s[i])
 			end++
 		}
 		i = end
@@ -766,6 +775,7 @@ func generatedNames(s string) string {
 	if !changed {
 		return s
 	}
+	b.WriteString(s[done:])
 	return b.String()
 }
 
