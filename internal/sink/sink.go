@@ -40,6 +40,8 @@ type Store interface {
 	InsertFindings(ctx context.Context, cards []contracts.TriageCard) (int64, error)
 	ApplyRequests(ctx context.Context, reqs []contracts.AnalysisRequest) error
 	ApplyProgress(ctx context.Context, events []contracts.Progress) error
+	// Settle folds requests again once a write has committed.
+	Settle(ctx context.Context, requestIDs []string) error
 }
 
 // BatchHandler processes several messages; nil acknowledges all of them.
@@ -294,8 +296,14 @@ func (s *Sink) store(ctx context.Context, topic string, rows []any) error {
 		for i, r := range rows {
 			cards[i] = *r.(*contracts.TriageCard)
 		}
-		_, err := s.st.InsertFindings(ctx, cards)
-		return err
+		if _, err := s.st.InsertFindings(ctx, cards); err != nil {
+			return err
+		}
+		ids := make([]string, len(cards))
+		for i := range cards {
+			ids[i] = cards[i].RequestID
+		}
+		return s.st.Settle(ctx, ids)
 	case contracts.TopicRequests:
 		reqs := make([]contracts.AnalysisRequest, len(rows))
 		for i, r := range rows {
@@ -307,7 +315,14 @@ func (s *Sink) store(ctx context.Context, topic string, rows []any) error {
 		for i, r := range rows {
 			evs[i] = *r.(*contracts.Progress)
 		}
-		return s.st.ApplyProgress(ctx, evs)
+		if err := s.st.ApplyProgress(ctx, evs); err != nil {
+			return err
+		}
+		ids := make([]string, len(evs))
+		for i := range evs {
+			ids[i] = evs[i].RequestID
+		}
+		return s.st.Settle(ctx, ids)
 	}
 	return fmt.Errorf("sink: unexpected topic %s", topic)
 }

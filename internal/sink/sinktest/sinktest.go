@@ -21,6 +21,7 @@ import (
 	"github.com/destill-ci/destill/internal/broker"
 	"github.com/destill-ci/destill/internal/broker/memory"
 	"github.com/destill-ci/destill/internal/ingest"
+	"github.com/destill-ci/destill/internal/pipeline"
 	"github.com/destill-ci/destill/internal/source"
 	"github.com/destill-ci/destill/internal/source/file"
 )
@@ -58,9 +59,13 @@ func Events(tb testing.TB, reqs ...Request) []broker.Message {
 		done = map[string]bool{}
 		cond = make(chan struct{}, 1)
 	)
-	tracked := map[string]*tracker{}
+	// A request's events are all recorded when its tracker says it is
+	// complete: every job done, every chunk analyzed and every card those
+	// chunks announced received (cards and progress travel on different
+	// topics, so the last card can come after the last progress event).
+	tracked := map[string]*pipeline.Tracker{}
 	for _, r := range reqs {
-		tracked[r.ID] = &tracker{}
+		tracked[r.ID] = pipeline.NewTracker(r.ID)
 	}
 	collect := func(_ context.Context, m broker.Message) error {
 		if m.Value == nil && m.Payload != nil {
@@ -75,17 +80,30 @@ func Events(tb testing.TB, reqs ...Request) []broker.Message {
 		mu.Lock()
 		defer mu.Unlock()
 		out = append(out, m)
-		if m.Topic == contracts.TopicProgress {
+		var t *pipeline.Tracker
+		switch m.Topic {
+		case contracts.TopicProgress:
 			var p contracts.Progress
 			if err := jsonUnmarshal(m.Value, &p); err != nil {
 				return err
 			}
-			if t := tracked[p.RequestID]; t != nil && t.apply(p) {
-				done[p.RequestID] = true
-				select {
-				case cond <- struct{}{}:
-				default:
-				}
+			if t = tracked[p.RequestID]; t != nil {
+				t.Progress(p)
+			}
+		case contracts.TopicFindings:
+			var c contracts.TriageCard
+			if err := jsonUnmarshal(m.Value, &c); err != nil {
+				return err
+			}
+			if t = tracked[c.RequestID]; t != nil {
+				t.Card(c)
+			}
+		}
+		if t != nil && t.Done() {
+			done[t.Status().RequestID] = true
+			select {
+			case cond <- struct{}{}:
+			default:
 			}
 		}
 		return nil
@@ -128,40 +146,6 @@ func Events(tb testing.TB, reqs ...Request) []broker.Message {
 	mu.Lock()
 	defer mu.Unlock()
 	return out
-}
-
-// tracker tells when a request is complete from its progress events, the
-// way the sink's SQL does.
-type tracker struct {
-	announced bool
-	jobs      int
-	done      map[string]int
-	analyzed  map[string]bool
-	failed    bool
-}
-
-func (t *tracker) apply(p contracts.Progress) bool {
-	if t.done == nil {
-		t.done, t.analyzed = map[string]int{}, map[string]bool{}
-	}
-	switch p.Kind {
-	case contracts.ProgressRequestStarted:
-		t.announced, t.jobs = true, p.Jobs
-	case contracts.ProgressJobDone, contracts.ProgressJobFailed:
-		t.done[p.JobID] = p.Chunks
-	case contracts.ProgressChunkAnalyzed:
-		t.analyzed[fmt.Sprintf("%s/%d", p.JobID, p.ChunkIndex)] = true
-	case contracts.ProgressRequestFailed:
-		t.failed = true
-	}
-	if t.failed {
-		return true
-	}
-	chunks := 0
-	for _, n := range t.done {
-		chunks += n
-	}
-	return t.announced && len(t.done) >= t.jobs && len(t.analyzed) >= chunks
 }
 
 // Tables returns every destill table of the database at url as sorted JSON

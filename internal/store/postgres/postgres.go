@@ -174,6 +174,24 @@ func (s *Store) InsertFindings(ctx context.Context, cards []contracts.TriageCard
 
 func byID(a, b contracts.TriageCard) int { return strings.Compare(a.ID, b.ID) }
 
+// Settle folds the given requests again from what is committed. Findings
+// and progress arrive in concurrent transactions, and each folds a request
+// as its own snapshot sees it, so the one that commits last may not see the
+// other's rows. A writer that settles after each commit closes that gap: the
+// last settle sees everything.
+func (s *Store) Settle(ctx context.Context, requestIDs []string) error {
+	if len(requestIDs) == 0 {
+		return nil
+	}
+	ids := slices.Clone(requestIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if _, err := s.pool.Exec(ctx, "SELECT destill_fold_request(id, NULL) FROM unnest($1::text[]) AS id", ids); err != nil {
+		return fmt.Errorf("postgres: settle %d requests: %w", len(ids), err)
+	}
+	return nil
+}
+
 // registerTypes teaches conn to send destill_context[] (see contextsCodec).
 // The schema may be migrated after the connection opened, so this runs
 // before each use and looks the type up once per connection.
