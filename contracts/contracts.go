@@ -6,6 +6,8 @@
 package contracts
 
 import (
+	"crypto/sha1"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -159,36 +161,38 @@ func (c *TriageCard) ApproxSize() int {
 	return n
 }
 
-// findingNamespace roots the deterministic finding ids.
-var findingNamespace = uuid.MustParse("6f1c2d2e-8a57-4c59-9d0c-5f3b8f9e1d42")
+// findingNamespace roots the deterministic finding ids
+// (6f1c2d2e-8a57-4c59-9d0c-5f3b8f9e1d42).
+var findingNamespace = [16]byte{0x6f, 0x1c, 0x2d, 0x2e, 0x8a, 0x57, 0x4c, 0x59, 0x9d, 0x0c, 0x5f, 0x3b, 0x8f, 0x9e, 0x1d, 0x42}
 
 // FindingID is the deterministic id of the finding at lineNumber of a job in
 // a request: redelivery yields the same id, so sinks can insert idempotently.
+// It is the version 5 UUID of "<request>\x00<job>\x00<line>" in
+// findingNamespace, hashed on the stack: the analyzer calls it per card.
 func FindingID(requestID, jobID string, lineNumber int) string {
-	return uuid.NewSHA1(findingNamespace, []byte(requestID+"\x00"+jobID+"\x00"+itoa(lineNumber))).String()
+	var stack [192]byte
+	b := append(stack[:0], findingNamespace[:]...)
+	b = append(b, requestID...)
+	b = append(b, 0)
+	b = append(b, jobID...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(lineNumber), 10)
+	sum := sha1.Sum(b)
+	sum[6] = sum[6]&0x0f | 0x50 // version 5
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
+	const hex = "0123456789abcdef"
+	var out [36]byte
+	j := 0
+	for i := range 16 {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hex[sum[i]>>4], hex[sum[i]&0x0f]
+		j += 2
+	}
+	return string(out[:])
 }
 
 // NewRequestID returns a fresh random request id.
 func NewRequestID() string { return uuid.NewString() }
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}

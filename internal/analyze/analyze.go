@@ -521,7 +521,7 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 	lineNo := c.LineStart + f.idx
 	return contracts.TriageCard{
 		Version:           contracts.Version,
-		ID:                findingID(c.RequestID, c.Job.ID, lineNo),
+		ID:                contracts.FindingID(c.RequestID, c.Job.ID, lineNo),
 		RequestID:         c.RequestID,
 		MessageHash:       nh[1],
 		Source:            c.Source,
