@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -43,6 +44,22 @@ func (m lineMeta) timestamp() *time.Time {
 func Clean(line string) string {
 	b, _ := cleanLine(nil, []byte(line))
 	return string(b)
+}
+
+// CleanRaw is the cleaned text of a card's RawMessage: RawMessage keeps the
+// line's control characters drawn as control pictures (ESC as ␛, CR as ␍),
+// so they are turned back into the characters and the line cleaned as
+// Clean does, as the card's context lines were.
+func CleanRaw(raw string) string {
+	return Clean(strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0x2400 && r <= 0x241f:
+			return r - 0x2400
+		case r == 0x2421:
+			return 0x7f
+		}
+		return r
+	}, raw))
 }
 
 // plainLine reports whether cleanLine leaves line as it is but for

@@ -210,20 +210,10 @@ func escapeLen(s string) int {
 
 // AnchorText is the cleaned text of a card's own line. Message is the line
 // that names the error, which for a multi-line finding (a traceback) can be
-// a later line; RawMessage is the anchor line with its control characters
-// made visible. This undoes that and cleans the line as the analyzer does.
+// a later line; then the anchor's own line is cleaned from RawMessage.
 func AnchorText(c contracts.TriageCard) string {
 	if c.EndLine <= c.LineNumber {
 		return c.Message
 	}
-	raw := []rune(c.RawMessage)
-	for i, r := range raw {
-		switch {
-		case r >= 0x2400 && r < 0x2420:
-			raw[i] = r - 0x2400
-		case r == 0x2421:
-			raw[i] = 0x7f
-		}
-	}
-	return analyze.Clean(string(raw))
+	return analyze.CleanRaw(c.RawMessage)
 }

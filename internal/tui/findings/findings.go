@@ -139,26 +139,8 @@ func historyOf(meta map[string]string) *History {
 }
 
 // cleanLine is a card's raw line as the context lines around it are shown.
-// The analyzer keeps the raw line with its control characters drawn as
-// control pictures (ESC as ␛, CR as ␍); they are turned back into the
-// characters and the line is cleaned like any log line: escape sequences,
-// progress redraws, a trailing CR, CI timestamps and markers removed.
 func cleanLine(raw string) string {
-	return sanitize.String(analyze.Clean(unpicture(raw)))
-}
-
-// unpicture turns the control pictures U+2400..U+241F and U+2421 back into
-// the control characters they stand for.
-func unpicture(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 0x2400 && r <= 0x241f:
-			return r - 0x2400
-		case r == 0x2421:
-			return 0x7f
-		}
-		return r
-	}, s)
+	return sanitize.String(analyze.CleanRaw(raw))
 }
 
 // Recurrence is how many cards of the request share this card's hash.
