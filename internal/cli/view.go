@@ -17,6 +17,7 @@ import (
 	"github.com/destill-ci/destill/internal/report"
 	"github.com/destill-ci/destill/internal/store/postgres"
 	"github.com/destill-ci/destill/internal/tui"
+	"github.com/destill-ci/destill/internal/tui/findings"
 )
 
 type viewOptions struct {
@@ -180,16 +181,6 @@ func historyText(h postgres.History) string {
 		h.Builds, h.Occurrences, h.FirstSeen.UTC().Format("2006-01-02"), h.LastSeen.UTC().Format("2006-01-02"))
 }
 
-// Metadata keys that carry a stored card's history to the terminal UI.
-const (
-	metaSeenBefore  = "history.seen_before"
-	metaBuilds      = "history.builds"
-	metaOccurrences = "history.occurrences"
-	metaFirstSeen   = "history.first_seen"
-	metaLastSeen    = "history.last_seen"
-	metaMaxSeverity = "history.max_severity"
-)
-
 // viewTUI opens the terminal UI over the stored request: its jobs as
 // progress events, then its cards with their history in Metadata.
 func (a *app) viewTUI(ctx context.Context, r postgres.Request, fs []postgres.Finding) error {
@@ -252,12 +243,12 @@ func storedEvents(r postgres.Request, fs []postgres.Finding) []pipeline.Event {
 		for k, v := range c.Metadata {
 			meta[k] = v
 		}
-		meta[metaSeenBefore] = strconv.FormatBool(h.SeenBefore)
-		meta[metaBuilds] = strconv.FormatInt(h.Builds, 10)
-		meta[metaOccurrences] = strconv.FormatInt(h.Occurrences, 10)
-		meta[metaFirstSeen] = h.FirstSeen.UTC().Format(time.RFC3339)
-		meta[metaLastSeen] = h.LastSeen.UTC().Format(time.RFC3339)
-		meta[metaMaxSeverity] = h.MaxSeverity.String()
+		meta[findings.MetaSeenBefore] = strconv.FormatBool(h.SeenBefore)
+		meta[findings.MetaBuilds] = strconv.FormatInt(h.Builds, 10)
+		meta[findings.MetaOccurrences] = strconv.FormatInt(h.Occurrences, 10)
+		meta[findings.MetaFirstSeen] = h.FirstSeen.UTC().Format(time.RFC3339)
+		meta[findings.MetaLastSeen] = h.LastSeen.UTC().Format(time.RFC3339)
+		meta[findings.MetaMaxSeverity] = h.MaxSeverity.String()
 		c.Metadata = meta
 		evs = append(evs, pipeline.Event{Card: &c})
 	}

@@ -80,8 +80,11 @@ func (c *Collector) Add(card contracts.TriageCard) {
 	}
 }
 
-// outcomeOrder ranks job outcomes: a finding in a failed job explains more
-// than the same message in a job that passed.
+// OutcomeRank orders job outcomes for choosing a message's representative:
+// lower first. A finding in a failed job explains more than the same message
+// in a job that passed.
+func OutcomeRank(o contracts.Outcome) int { return outcomeOrder[o] }
+
 var outcomeOrder = map[contracts.Outcome]int{
 	contracts.OutcomeFailed: 0, contracts.OutcomeTimedOut: 0, contracts.OutcomeBroken: 0,
 	contracts.OutcomeCanceled: 1, contracts.OutcomeSoftFailed: 2, contracts.OutcomeUnknown: 2,

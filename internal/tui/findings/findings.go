@@ -16,6 +16,7 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/analyze"
+	"github.com/destill-ci/destill/internal/report"
 	"github.com/destill-ci/destill/internal/tui/sanitize"
 )
 
@@ -45,7 +46,7 @@ type Card struct {
 
 	group    *group
 	jobOrder int    // the job's place in line order
-	outcome  int    // outcomeOrder of the job
+	outcome  int    // report.OutcomeRank of the job
 	rank     int    // place in analyze.Rank order of every card, from 1
 	haystack string // lower-cased search text, built on first search
 }
@@ -107,26 +108,27 @@ func plural(n int64) string {
 	return "s"
 }
 
-// Metadata keys of a card's history (see internal/cli/view.go).
+// Metadata keys that carry a stored card's history (destill view sets
+// them).
 const (
-	metaSeenBefore  = "history.seen_before"
-	metaBuilds      = "history.builds"
-	metaOccurrences = "history.occurrences"
-	metaFirstSeen   = "history.first_seen"
-	metaLastSeen    = "history.last_seen"
-	metaMaxSeverity = "history.max_severity"
+	MetaSeenBefore  = "history.seen_before"
+	MetaBuilds      = "history.builds"
+	MetaOccurrences = "history.occurrences"
+	MetaFirstSeen   = "history.first_seen" // RFC 3339
+	MetaLastSeen    = "history.last_seen"  // RFC 3339
+	MetaMaxSeverity = "history.max_severity"
 )
 
 // historyOf reads a card's history from its metadata; nil when it has none.
 func historyOf(meta map[string]string) *History {
-	seen, ok := meta[metaSeenBefore]
+	seen, ok := meta[MetaSeenBefore]
 	if !ok {
 		return nil
 	}
-	h := &History{MaxSeverity: sanitize.String(meta[metaMaxSeverity])}
+	h := &History{MaxSeverity: sanitize.String(meta[MetaMaxSeverity])}
 	h.SeenBefore, _ = strconv.ParseBool(seen)
-	h.Builds, _ = strconv.ParseInt(meta[metaBuilds], 10, 64)
-	h.Occurrences, _ = strconv.ParseInt(meta[metaOccurrences], 10, 64)
+	h.Builds, _ = strconv.ParseInt(meta[MetaBuilds], 10, 64)
+	h.Occurrences, _ = strconv.ParseInt(meta[MetaOccurrences], 10, 64)
 	parse := func(s string) time.Time {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil || t.Year() <= 1 {
@@ -134,7 +136,7 @@ func historyOf(meta map[string]string) *History {
 		}
 		return t.UTC()
 	}
-	h.FirstSeen, h.LastSeen = parse(meta[metaFirstSeen]), parse(meta[metaLastSeen])
+	h.FirstSeen, h.LastSeen = parse(meta[MetaFirstSeen]), parse(meta[MetaLastSeen])
 	return h
 }
 
@@ -323,7 +325,7 @@ func (s *Store) Add(tc contracts.TriageCard) (*Card, bool) {
 	}
 	s.NoteJob(c.JobID)
 	c.jobOrder = s.jobOrder[c.JobID]
-	c.outcome = outcomeOrder[tc.Job.Outcome]
+	c.outcome = report.OutcomeRank(tc.Job.Outcome)
 	key := tc.MessageHash
 	if key == "" {
 		key = "\x00" + tc.ID + "\x00" + itoa(c.Seq)
@@ -417,15 +419,8 @@ func (s *Store) Rows(q Query) []Row {
 	return rows
 }
 
-// outcomeOrder and preferred choose a group's representative as
-// report.Collector does: the card in the job with the worst outcome, then
-// the lowest job id, then the earliest line.
-var outcomeOrder = map[contracts.Outcome]int{
-	contracts.OutcomeFailed: 0, contracts.OutcomeTimedOut: 0, contracts.OutcomeBroken: 0,
-	contracts.OutcomeCanceled: 1, contracts.OutcomeSoftFailed: 2, contracts.OutcomeUnknown: 2,
-	contracts.OutcomeRunning: 2, "": 2, contracts.OutcomePassed: 3,
-}
-
+// preferred chooses a group's representative as report.Collector does
+// (report.OutcomeRank, then the lowest job id, then the earliest line).
 // preferred reports whether a represents its message better than b.
 func preferred(a, b *Card) bool {
 	if a.outcome != b.outcome {
