@@ -222,13 +222,6 @@ func (p *Pipeline) Stream(ctx context.Context, id string, fn func(pipeline.Event
 	}
 }
 
-// Forget drops a finished request's buffered events.
-func (p *Pipeline) Forget(id string) {
-	p.mu.Lock()
-	delete(p.requests, id)
-	p.mu.Unlock()
-}
-
 // Close stops every stage and waits for them.
 func (p *Pipeline) Close() error {
 	p.cancel()
