@@ -153,15 +153,19 @@ func (m *Model) render() {
 	if c.Raw.EndLine > c.Raw.LineNumber {
 		lines += "–" + strconv.Itoa(c.Raw.EndLine)
 	}
-	job := "job " + th.Bold.Render(c.JobName)
+	outcome := ""
 	if o := string(c.Raw.Job.Outcome); o != "" {
-		job += " (" + o
+		outcome = " (" + o
 		if c.Raw.Job.ExitStatus != nil {
-			job += ", exit " + strconv.Itoa(*c.Raw.Job.ExitStatus)
+			outcome += ", exit " + strconv.Itoa(*c.Raw.Job.ExitStatus)
 		}
-		job += ")"
+		outcome += ")"
 	}
-	m.addHead(lines + "  " + job + "  " + th.Dim.Render("hash "+short(c.Hash, 16)))
+	// The job name goes last and, when the line is too narrow, loses its
+	// start (a long file path keeps its file name); the hash always shows.
+	lead := lines + "  " + th.Dim.Render("hash "+short(c.Hash, 16)) + "  job "
+	room := w - ansi.StringWidth(lead) - ansi.StringWidth(outcome)
+	m.addHead(lead + th.Bold.Render(elideStart(c.JobName, room)) + outcome)
 	if c.JobURL != "" {
 		m.addHead(th.Dim.Render(c.JobURL))
 	}
@@ -293,6 +297,23 @@ func wrapWords(s string, w int) []string {
 		}
 	}
 	return append(lines, line)
+}
+
+// elideStart shortens s to at most w cells by dropping its start.
+func elideStart(s string, w int) string {
+	if ansi.StringWidth(s) <= w {
+		return s
+	}
+	if w <= 1 {
+		return "…"
+	}
+	r := []rune(s)
+	for i := range r {
+		if ansi.StringWidth(string(r[i:])) <= w-1 {
+			return "…" + string(r[i:])
+		}
+	}
+	return "…"
 }
 
 func short(s string, n int) string {
