@@ -79,6 +79,7 @@ type scratch struct {
 	// norms holds the normalized message and hash of a card's message.
 	norms map[string][2]string
 	ctx   []string
+	raws  []rawLine
 	arena arena
 }
 
@@ -91,10 +92,12 @@ type chunkLines struct {
 	cleaned []cleanedLine
 	gen     uint32
 	buf     []byte
-	lower   []byte // the lower case of the line being detected
+	lower   []byte    // the lower case of the line being detected
+	check   lineCheck // and its line check
 	seen    map[seenKey]seenMatch
 	norms   map[string][2]string
-	ctx     []string // a card's context lines before they are copied
+	ctx     []string // a stretch's lines before they are copied
+	raws    []rawLine
 	// arena holds the text of the cleaned lines that differ from their raw
 	// line, in blocks that are reused by the next chunk: the strings it
 	// hands out live no longer than the call (cards copy them).
@@ -211,10 +214,12 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	}
 	defer clear(s.seen)
 	defer clear(s.norms)
-	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, lower: s.lower, seen: s.seen, norms: s.norms, ctx: s.ctx}
+	lines := &chunkLines{content: c.Content, starts: s.starts, cleaned: s.cleaned, gen: s.gen, buf: s.buf, lower: s.lower, seen: s.seen, norms: s.norms, ctx: s.ctx, raws: s.raws}
 	s.arena.reset()
 	lines.arena = s.arena
-	defer func() { s.buf, s.lower, s.ctx, s.arena = lines.buf, lines.lower, lines.ctx, lines.arena }()
+	defer func() {
+		s.buf, s.lower, s.ctx, s.raws, s.arena = lines.buf, lines.lower, lines.ctx, lines.raws, lines.arena
+	}()
 
 	first := max(c.OwnedStart, c.LineStart) - c.LineStart
 	last := min(c.OwnedEnd, c.LineEnd) - c.LineStart
@@ -261,11 +266,7 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 	if len(found) == 0 {
 		return nil
 	}
-	cards := make([]contracts.TriageCard, 0, len(found))
-	for _, f := range found {
-		cards = append(cards, e.card(c, lines, f))
-	}
-	return cards
+	return e.cards(c, lines, found)
 }
 
 // candidate appends line i to cands when it is a finding; keyword says
@@ -301,7 +302,7 @@ func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
 	if r, ok := lines.seen[key]; ok {
 		return r.m, r.ok
 	}
-	m, ok := detectBuf(text, cl.meta.marker, &lines.lower)
+	m, ok := detectBuf(text, cl.meta.marker, &lines.lower, &lines.check)
 	if !ok || m.class == classNoise || m.score < e.minConfidence {
 		m, ok = match{}, false
 	}
@@ -454,40 +455,72 @@ func lineStarts(dst []int, content string) []int {
 	}
 }
 
-func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contracts.TriageCard {
-	cl := lines.clean(f.idx)
-	lo := max(0, f.idx-contracts.ContextBefore)
-	hi := min(lines.n()-1, f.idx+contracts.ContextAfter)
-	// The card's strings share one allocation: a copy, so that the card
-	// keeps neither the chunk nor the engine's buffers alive.
-	ctx := lines.ctx[:0]
+// maxShareLines bounds the lines that the cards of one stretch of a chunk
+// share: twice a card's own window, so a card kept alone holds at most that.
+const maxShareLines = 2 * (contracts.ContextBefore + 1 + contracts.ContextAfter)
+
+// cards turns findings (in line order) into cards. Findings whose context
+// windows overlap share one copy of their lines: a copy, so that the cards
+// keep neither the chunk nor the engine's buffers alive.
+func (e *Engine) cards(c *contracts.LogChunk, lines *chunkLines, found []finding) []contracts.TriageCard {
+	cards := make([]contracts.TriageCard, 0, len(found))
+	last := lines.n() - 1
+	for k := 0; k < len(found); {
+		lo := max(0, found[k].idx-contracts.ContextBefore)
+		hi := min(last, found[k].idx+contracts.ContextAfter)
+		j := k + 1
+		for ; j < len(found); j++ {
+			flo := max(0, found[j].idx-contracts.ContextBefore)
+			fhi := min(last, found[j].idx+contracts.ContextAfter)
+			if flo > hi+1 || fhi-lo+1 > maxShareLines {
+				break
+			}
+			hi = max(hi, fhi)
+		}
+		cards = e.stretch(cards, c, lines, found[k:j], lo, hi)
+		k = j
+	}
+	return cards
+}
+
+// stretch appends the cards of findings whose windows lie in lines lo..hi.
+func (e *Engine) stretch(cards []contracts.TriageCard, c *contracts.LogChunk, lines *chunkLines, found []finding, lo, hi int) []contracts.TriageCard {
+	text := lines.ctx[:0]
 	size := 0
 	for i := lo; i <= hi; i++ {
-		if i != f.idx {
-			t := e.cap(lines.clean(i).text)
-			ctx = append(ctx, t)
-			size += len(t)
+		t := e.cap(lines.clean(i).text)
+		text = append(text, t)
+		size += len(t)
+	}
+	lines.ctx = text
+	// Raw lines that differ from their cleaned text: sanitized into buf,
+	// or capped from the chunk.
+	raws := lines.raws[:0]
+	buf := lines.buf[:0]
+	for _, f := range found {
+		raw := lines.raw(f.idx)
+		r := rawLine{same: -1}
+		switch {
+		case !plainLine(raw):
+			from := len(buf)
+			buf = sanitize(buf, []byte(raw))
+			kept, cut := e.capBytes(buf[from:])
+			buf = buf[:from+len(kept)]
+			if cut {
+				buf = append(buf, truncMark...)
+			}
+			r.from, r.to = from, len(buf)
+		case len(raw) <= e.maxLineBytes && len(raw) == len(text[f.idx-lo]) || len(raw) > e.maxLineBytes && text[f.idx-lo] == e.cap(raw):
+			// A plain line is its cleaned text less trailing blanks.
+			r.same = f.idx - lo
+		default:
+			r.str = e.cap(raw)
 		}
+		size += r.to - r.from + len(r.str)
+		raws = append(raws, r)
 	}
-	lines.ctx = ctx
-	msg := e.cap(lines.clean(f.keyIdx).text)
-	// The raw line goes from the buffer to the card without a string of
-	// its own; lines.buf is not used again before it is copied.
-	raw := lines.raw(f.idx)
-	var rawB []byte
-	sanitized, cut := !plainLine(raw), false
-	if sanitized {
-		lines.buf = sanitize(lines.buf[:0], []byte(raw))
-		rawB, cut = e.capBytes(lines.buf)
-		size += len(rawB)
-	} else {
-		raw = e.cap(raw)
-		size += len(raw)
-	}
-	if cut {
-		size += len(truncMark)
-	}
-	size += len(msg)
+	lines.buf, lines.raws = buf, raws
+
 	var b strings.Builder
 	b.Grow(size)
 	keep := func(s string) string {
@@ -495,29 +528,50 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 		b.WriteString(s)
 		return b.String()[from:]
 	}
-	if sanitized {
-		b.Write(rawB)
-		if cut {
-			b.WriteString(truncMark)
+	shared := make([]string, len(text))
+	for k, t := range text {
+		shared[k] = keep(t)
+	}
+	clear(text)
+	for k, f := range found {
+		r := raws[k]
+		var raw string
+		switch {
+		case r.same >= 0:
+			raw = shared[r.same]
+		case r.str != "":
+			raw = keep(r.str)
+		default:
+			from := b.Len()
+			b.Write(buf[r.from:r.to])
+			raw = b.String()[from:]
 		}
-		raw = b.String()
-	} else {
-		raw = keep(raw)
+		cards = append(cards, e.card(c, lines, f, raw, shared, lo))
 	}
-	msg = keep(msg)
-	context := make([]string, len(ctx))
-	for k, t := range ctx {
-		context[k] = keep(t)
-	}
-	clear(ctx)
-	pre := f.idx - lo
+	clear(raws)
+	return cards
+}
+
+// rawLine is where a card's raw line comes from.
+type rawLine struct {
+	same     int    // index of the shared line that equals it, or -1
+	from, to int    // its bytes in the sanitize buffer
+	str      string // or the string to copy
+}
+
+// card fills the card of f; shared holds lines lo.. of the chunk.
+func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding, raw string, shared []string, lo int) contracts.TriageCard {
+	cl := lines.clean(f.idx)
+	first := max(0, f.idx-contracts.ContextBefore) - lo
+	at := f.idx - lo
+	end := min(lines.n()-1, f.idx+contracts.ContextAfter) - lo
+	msg := shared[f.keyIdx-lo]
 	nh, ok := lines.norms[msg]
 	if !ok {
 		nh[0] = Normalize(msg)
 		nh[1] = Hash(nh[0])
 		lines.norms[msg] = nh
 	}
-	norm := nh[0]
 	lineNo := c.LineStart + f.idx
 	return contracts.TriageCard{
 		Version:           contracts.Version,
@@ -533,16 +587,16 @@ func (e *Engine) card(c *contracts.LogChunk, lines *chunkLines, f finding) contr
 		EndLine:           c.LineStart + f.end,
 		RawMessage:        raw,
 		Message:           msg,
-		NormalizedMessage: norm,
+		NormalizedMessage: nh[0],
 		NormalizerVersion: NormalizerVersion,
 		ConfidenceScore:   confidence(f.m, c.Job.Outcome),
 		Rule:              f.m.rule,
 		ChunkIndex:        c.ChunkIndex,
 		LineInChunk:       f.idx + 1,
 		Timestamp:         cl.meta.timestamp(),
-		PreContext:        context[:pre:pre],
-		PostContext:       context[pre:],
-		ContextNote:       contextNote(c, lineNo, pre, hi-f.idx),
+		PreContext:        shared[first:at:at],
+		PostContext:       shared[at+1 : end+1 : end+1],
+		ContextNote:       contextNote(c, lineNo, at-first, end-at),
 	}
 }
 

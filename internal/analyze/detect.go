@@ -221,17 +221,18 @@ var rulesByFirst = func() (by [256][]uint8) {
 // detect classifies a cleaned line; ok is false for lines worth nothing.
 func detect(line string, mk marker) (match, bool) {
 	var buf []byte
-	return detectBuf(line, mk, &buf)
+	return detectBuf(line, mk, &buf, new(lineCheck))
 }
 
-// detectBuf is detect with a buffer for the lower case of the line.
-func detectBuf(line string, mk marker, buf *[]byte) (match, bool) {
+// detectBuf is detect with a buffer for the lower case of the line and
+// room for its line check.
+func detectBuf(line string, mk marker, buf *[]byte, lc *lineCheck) (match, bool) {
 	t := strings.TrimLeft(line, " \t")
 	if t == "" {
 		return match{}, false
 	}
 	lower, ascii := lowerCase(t, buf)
-	lc := checkLine(t, lower, ascii)
+	*lc = checkLine(t, lower, ascii)
 	for _, i := range rulesByFirst[t[0]] {
 		r := &rules[i]
 		if r.col0 && len(t) != len(line) {
@@ -242,7 +243,7 @@ func detectBuf(line string, mk marker, buf *[]byte) (match, bool) {
 			return adjustForMarker(m, mk), true
 		}
 	}
-	if w := failureWord(t, &lc); w != "" {
+	if w := failureWord(t, lc); w != "" {
 		m := match{rule: "keyword", sev: sevError, score: 0.3, class: classGeneric}
 		if w == "fatal" || w == "panic" {
 			m.sev = sevFatal

@@ -145,7 +145,7 @@ func TestPrefilterKeywords(t *testing.T) {
 
 // benchmarkCorpus returns real logs from the shared corpus, concatenated, or
 // skips when the corpus is absent.
-func benchmarkCorpus(b *testing.B) []*contracts.LogChunk {
+func benchmarkCorpus(b testing.TB) []*contracts.LogChunk {
 	b.Helper()
 	dir := corpusDir()
 	var paths []string
