@@ -1,9 +1,11 @@
 package analyze
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -81,5 +83,61 @@ func TestOneCardPerLine(t *testing.T) {
 	}
 	if len(cards) == 0 || cards[0].LineNumber != 2 || cards[0].Rule != "last-output" {
 		t.Errorf("Analyze() = %+v, want a last-output card on line 2 first", cards)
+	}
+}
+
+// TestCardsOwnTheirText checks that a card's strings are copies: they do not
+// point into the chunk, and analysing more chunks (which reuses the engine's
+// buffers) leaves them as they were.
+func TestCardsOwnTheirText(t *testing.T) {
+	var b strings.Builder
+	for i := range 400 {
+		switch i % 7 {
+		case 0:
+			fmt.Fprintf(&b, "\x1b[31mERROR\x1b[0m step %d failed: connection refused   \n", i)
+		case 3:
+			fmt.Fprintf(&b, "panic: boom %d\r\n", i)
+		default:
+			fmt.Fprintf(&b, "  compiling unit %d\t\n", i)
+		}
+	}
+	content := b.String()
+	c := &contracts.LogChunk{RequestID: "r", Job: contracts.Job{ID: "j", Outcome: contracts.OutcomeFailed}, LineStart: 1, LineEnd: 400, Last: true, Content: content}
+	e := New(Config{MaxLineBytes: 30})
+	cards := e.Analyze(c)
+	if len(cards) < 50 {
+		t.Fatalf("%d cards, want one per error line", len(cards))
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(content)))
+	hi := lo + uintptr(len(content))
+	inChunk := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return s != "" && p >= lo && p < hi
+	}
+	snapshot := make([]string, len(cards))
+	for i, cd := range cards {
+		all := append(append([]string{cd.RawMessage, cd.Message, cd.NormalizedMessage}, cd.PreContext...), cd.PostContext...)
+		for _, s := range all {
+			if inChunk(s) {
+				t.Fatalf("card at line %d holds %q inside the chunk's memory", cd.LineNumber, s)
+			}
+		}
+		snapshot[i] = fmt.Sprintf("%q", all)
+	}
+	other := strings.ReplaceAll(content, "ERROR", "FATAL")
+	for range 3 {
+		e.Analyze(&contracts.LogChunk{RequestID: "r", Job: contracts.Job{ID: "j"}, LineStart: 1, LineEnd: 400, Content: other})
+	}
+	for i, cd := range cards {
+		all := append(append([]string{cd.RawMessage, cd.Message, cd.NormalizedMessage}, cd.PreContext...), cd.PostContext...)
+		if got := fmt.Sprintf("%q", all); got != snapshot[i] {
+			t.Fatalf("card at line %d changed after more chunks:\n%s\nwas\n%s", cd.LineNumber, got, snapshot[i])
+		}
+	}
+	// Appending to a card's context must not write into another card's.
+	for _, cd := range cards {
+		if cap(cd.PreContext) != len(cd.PreContext) || cap(cd.PostContext) != len(cd.PostContext) {
+			t.Fatalf("card at line %d: context has spare capacity shared with other cards", cd.LineNumber)
+		}
 	}
 }
