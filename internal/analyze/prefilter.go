@@ -1,6 +1,9 @@
 package analyze
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // keywords are the words a line must contain (ASCII case-insensitively) for
 // the detector to look at it: every detection rule requires one of them. The
@@ -207,24 +210,26 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 	}
 	s := content[:end]
 	line := lo
+	base := unsafe.StringData(s)
 	for i := starts[lo]; i+2 < len(s); {
 		found := -1
-		if i+10 <= len(s) {
-			// Four trigrams, at i, i+2, i+4 and i+6, in one go.
-			w := load64(s, i)
-			h0, h1, h2 := trigramHash(uint32(w)), trigramHash(uint32(w>>16)), trigramHash(uint32(w>>32))
-			h3 := trigramHash(load32(s, i+6))
-			if p.bit(h0)|p.bit(h1)|p.bit(h2)|p.bit(h3) == 0 {
-				i += 8
+		if i+18 <= len(s) {
+			// Eight trigrams, at i, i+2, …, i+14, in one go.
+			w0, w1 := loadAt(base, i), loadAt(base, i+8)
+			w6, w14 := uint32(w0>>48|w1<<16), uint32(loadAt(base, i+10)>>32)
+			if p.bit(trigramHash(uint32(w0)))|p.bit(trigramHash(uint32(w0>>16)))|p.bit(trigramHash(uint32(w0>>32)))|p.bit(trigramHash(w6))|
+				p.bit(trigramHash(uint32(w1)))|p.bit(trigramHash(uint32(w1>>16)))|p.bit(trigramHash(uint32(w1>>32)))|p.bit(trigramHash(w14)) == 0 {
+				i += 16
 				continue
 			}
-			for k, h := range [4]uint32{h0, h1, h2, h3} {
-				if found = p.verify(s, i+2*k, h); found >= 0 {
+			tri := [8]uint32{uint32(w0), uint32(w0 >> 16), uint32(w0 >> 32), w6, uint32(w1), uint32(w1 >> 16), uint32(w1 >> 32), w14}
+			for k, t := range tri {
+				if found = p.verify(s, i+2*k, trigramHash(t)); found >= 0 {
 					break
 				}
 			}
 			if found < 0 {
-				i += 8
+				i += 16
 				continue
 			}
 		} else {
@@ -247,7 +252,7 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 	return dst
 }
 
-func (p *prefilter) bit(h uint32) uint64 { return p.bits[h>>6] >> (h & 63) & 1 }
+func (p *prefilter) bit(h uint32) uint64 { return p.bits[h>>6&uint32(len(p.bits)-1)] >> (h & 63) & 1 }
 
 // verify returns the offset of a keyword that the trigram at i, of hash h,
 // leads to, or -1.
@@ -261,6 +266,14 @@ func (p *prefilter) verify(s string, i int, h uint32) int {
 		}
 	}
 	return -1
+}
+
+// loadAt returns the eight bytes at base+i, little-endian; the caller
+// makes sure that they lie inside the string.
+func loadAt(base *byte, i int) uint64 {
+	p := (*[8]byte)(unsafe.Add(unsafe.Pointer(base), i))
+	return uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16 | uint64(p[3])<<24 |
+		uint64(p[4])<<32 | uint64(p[5])<<40 | uint64(p[6])<<48 | uint64(p[7])<<56
 }
 
 func load64(s string, i int) uint64 {
