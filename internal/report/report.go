@@ -152,6 +152,22 @@ func (c *Collector) Findings(base *Baseline) []Finding {
 }
 
 // span is the lines of one card: its anchor to the end of its block.
+// Occurrences counts the distinct places where cards of one message
+// occurred, as a Finding's Recurrence does.
+func Occurrences(cards []*contracts.TriageCard) int {
+	jobs := map[string]int32{}
+	spans := make([]span, 0, len(cards))
+	for _, c := range cards {
+		j, ok := jobs[c.Job.ID]
+		if !ok {
+			j = int32(len(jobs))
+			jobs[c.Job.ID] = j
+		}
+		spans = append(spans, span{job: j, start: int32(c.LineNumber), end: int32(max(c.EndLine, c.LineNumber))})
+	}
+	return occurrences(spans)
+}
+
 type span struct {
 	job, start, end int32
 }

@@ -145,8 +145,20 @@ func cleanLine(raw string) string {
 	return sanitize.String(analyze.CleanRaw(raw))
 }
 
-// Recurrence is how many cards of the request share this card's hash.
-func (c *Card) Recurrence() int { return len(c.group.cards) }
+// Recurrence is how many times this card's message occurred in the
+// request: its cards, less those inside the block of another card of the
+// same message (counted as the text and JSON reports count it).
+func (c *Card) Recurrence() int {
+	g := c.group
+	if g.occCards != len(g.cards) {
+		raws := make([]*contracts.TriageCard, len(g.cards))
+		for i, gc := range g.cards {
+			raws[i] = &gc.Raw
+		}
+		g.occ, g.occCards = report.Occurrences(raws), len(g.cards)
+	}
+	return g.occ
+}
 
 // Jobs are the names of the jobs that share this card's hash, in order of
 // first appearance.
@@ -180,6 +192,8 @@ type group struct {
 	jobIDs map[string]bool
 	rep    *Card // the report's representative of every card of the group
 	rank   int   // place of the group in report order, from 1
+	// occ is the group's occurrence count when it had occCards cards.
+	occ, occCards int
 }
 
 // Sort orders the rows.

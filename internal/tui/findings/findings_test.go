@@ -230,3 +230,29 @@ func TestHistory(t *testing.T) {
 		t.Errorf("new message: history %+v", c.History)
 	}
 }
+
+// TestRecurrenceCountsOccurrences checks that the TUI counts a message as
+// the reports do: a card inside the block of another card of the same
+// message (an exception repeated in its own traceback) is one occurrence.
+func TestRecurrenceCountsOccurrences(t *testing.T) {
+	s := NewStore()
+	block := func(id, job string, line, end int) contracts.TriageCard {
+		return contracts.TriageCard{ID: id, MessageHash: "h", Job: contracts.Job{ID: job, Name: job}, LineNumber: line, EndLine: end, Severity: contracts.SeverityError, Message: "Boom"}
+	}
+	cards := []contracts.TriageCard{block("1", "a", 10, 20), block("2", "a", 15, 15), block("3", "a", 40, 40), block("4", "b", 15, 15)}
+	s.Add(cards[0])
+	s.Add(cards[1])
+	c := s.Cards()[0]
+	if got := c.Recurrence(); got != 1 {
+		t.Errorf("recurrence of a card and one inside its block = %d, want 1", got)
+	}
+	s.Add(cards[2])
+	s.Add(cards[3])
+	raws := make([]*contracts.TriageCard, len(cards))
+	for i := range cards {
+		raws[i] = &cards[i]
+	}
+	if got, want := c.Recurrence(), report.Occurrences(raws); got != 3 || want != 3 {
+		t.Errorf("recurrence = %d, report.Occurrences = %d, want 3", got, want)
+	}
+}
