@@ -63,8 +63,9 @@ func TestSanitize(t *testing.T) {
 		{"\x1b]0;title\x07x", "x"},
 		{"\x1b]52;c;ZXZpbA==\x1b\\y", "y"},
 		{"\x1b[2J\x1b[Hz", "z"},
-		{"a\tb", "a    b"},
-		{"c\u009b31md", "c31md"},
+		{"a\tb", "a       b"},
+		{"c\u009b31md", "cd"},
+		{"x\u202eevil", "xevil"},
 		{"nul\x00byte", "nulbyte"},
 		{"\x1bP+q\x1b\\dcs", "dcs"},
 	} {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/analyze"
+	"github.com/destill-ci/destill/internal/sanitize"
 )
 
 // WriteJSON writes the findings as one JSON array.
@@ -144,69 +145,10 @@ func clip(s string, width int) string {
 	return string(r[:width-1]) + "…"
 }
 
-// Sanitize makes log text safe to print on a terminal: it drops escape
-// sequences and every control character (C0, DEL, C1) except tab, which
-// becomes spaces. Nothing from a log can then act on the terminal.
-func Sanitize(s string) string {
-	clean := true
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == 0x1b:
-			i += escapeLen(s[i:])
-			continue
-		case r == '\t':
-			b.WriteString("    ")
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-		case r == utf8.RuneError && n == 1:
-			b.WriteRune(utf8.RuneError)
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
-
-// escapeLen is the length of the escape sequence at the start of s (which
-// starts with ESC): CSI up to its final byte, OSC/DCS/APC/PM/SOS up to BEL
-// or ST, otherwise ESC and one byte.
-func escapeLen(s string) int {
-	if len(s) < 2 {
-		return len(s)
-	}
-	switch s[1] {
-	case '[':
-		for i := 2; i < len(s); i++ {
-			if s[i] >= 0x40 && s[i] <= 0x7e {
-				return i + 1
-			}
-		}
-		return len(s)
-	case ']', 'P', '_', '^', 'X':
-		for i := 2; i < len(s); i++ {
-			if s[i] == 0x07 {
-				return i + 1
-			}
-			if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\' {
-				return i + 2
-			}
-		}
-		return len(s)
-	}
-	return 2
-}
+// Sanitize makes text from a log safe to print on a terminal: escape
+// sequences and control characters are dropped, tabs become spaces (see
+// package sanitize).
+func Sanitize(s string) string { return sanitize.String(s) }
 
 // AnchorText is the cleaned text of a card's own line. Message is the line
 // that names the error, which for a multi-line finding (a traceback) can be

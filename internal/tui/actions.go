@@ -20,7 +20,7 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/tui/findings"
-	"github.com/destill-ci/destill/internal/tui/sanitize"
+	"github.com/destill-ci/destill/internal/sanitize"
 )
 
 // osc52 is the sequence that asks the terminal to put text on the system

@@ -20,7 +20,7 @@ import (
 	"github.com/destill-ci/destill/internal/tui/detail"
 	"github.com/destill-ci/destill/internal/tui/findings"
 	"github.com/destill-ci/destill/internal/tui/jobs"
-	"github.com/destill-ci/destill/internal/tui/sanitize"
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/tui/theme"
 )
 

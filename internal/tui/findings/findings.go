@@ -17,7 +17,7 @@ import (
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/analyze"
 	"github.com/destill-ci/destill/internal/report"
-	"github.com/destill-ci/destill/internal/tui/sanitize"
+	"github.com/destill-ci/destill/internal/sanitize"
 )
 
 // Card is a triage card prepared for display.

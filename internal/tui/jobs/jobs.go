@@ -12,7 +12,7 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/pipeline"
-	"github.com/destill-ci/destill/internal/tui/sanitize"
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/tui/theme"
 )
 
