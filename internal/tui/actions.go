@@ -19,8 +19,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/destill-ci/destill/contracts"
-	"github.com/destill-ci/destill/internal/tui/findings"
 	"github.com/destill-ci/destill/internal/sanitize"
+	"github.com/destill-ci/destill/internal/tui/findings"
 )
 
 // osc52 is the sequence that asks the terminal to put text on the system

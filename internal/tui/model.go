@@ -16,11 +16,11 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/pipeline"
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/tui/cardlist"
 	"github.com/destill-ci/destill/internal/tui/detail"
 	"github.com/destill-ci/destill/internal/tui/findings"
 	"github.com/destill-ci/destill/internal/tui/jobs"
-	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/tui/theme"
 )
 
