@@ -118,7 +118,7 @@ func (a *app) runAgent(ctx context.Context, spec agentSpec, o agentOptions) erro
 
 	m := newAgentMetrics(spec, b)
 	if o.metricsAddr != "" {
-		stop, err := serveMetrics(o.metricsAddr, m, b, log)
+		stop, err := serveMetrics(o.metricsAddr, m.reg, brokerHealth(b), log)
 		if err != nil {
 			return err
 		}
@@ -240,19 +240,30 @@ func (l *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// serveMetrics serves /healthz and /metrics on addr until stop is called.
-func serveMetrics(addr string, m *agentMetrics, b *kafka.Broker, log *slog.Logger) (stop func(), err error) {
+// brokerHealth is a health check that the cluster answers.
+func brokerHealth(b *kafka.Broker) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := b.Ping(ctx); err != nil {
+			return fmt.Errorf("broker unreachable: %w", err)
+		}
+		return nil
+	}
+}
+
+// serveMetrics serves /healthz (ok while healthy returns nil) and the
+// metrics of reg at /metrics on addr until stop is called.
+func serveMetrics(addr string, reg prometheus.Gatherer, healthy func(context.Context) error, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		if err := b.Ping(ctx); err != nil {
-			http.Error(w, "broker unreachable: "+err.Error(), http.StatusServiceUnavailable)
+		if err := healthy(ctx); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/broker/kafka"
 	"github.com/destill-ci/destill/internal/sink"
 	"github.com/destill-ci/destill/internal/store/postgres"
@@ -15,6 +18,7 @@ import (
 
 func (a *app) sinkCmd() *cobra.Command {
 	var cfg sink.Config
+	var o agentOptions
 	cmd := &cobra.Command{
 		Use:   "sink",
 		Short: "Store findings and request status from Redpanda in Postgres",
@@ -27,26 +31,34 @@ reason. Runs until interrupted. Needs REDPANDA_BROKERS.
 docker/connect.yaml does the same with Redpanda Connect.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runSink(cmd.Context(), cfg)
+			return a.runSink(cmd.Context(), cfg, o)
 		},
 	}
 	f := cmd.Flags()
 	f.IntVar(&cfg.Members, "members", 0, "consumer group members in this process (default 8)")
 	f.IntVar(&cfg.MaxBatch, "max-batch", 0, "rows per statement at most (default 1000)")
 	f.DurationVar(&cfg.Linger, "linger", 0, "wait this long for a fuller batch (default 0: write as soon as the previous write ends)")
+	o.register(f)
 	return cmd
 }
 
-func (a *app) runSink(ctx context.Context, cfg sink.Config) error {
-	kcfg, err := kafka.ConfigFromEnv(a.getenv)
+func (a *app) runSink(ctx context.Context, cfg sink.Config, o agentOptions) error {
+	log, err := a.newLogger(o.logFormat, o.logLevel)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	if !kcfg.Enabled() {
-		return usageError{errors.New("destill sink needs REDPANDA_BROKERS (host:port,...)")}
+	log = log.With("agent", "sink")
+	tune := kafka.Config{DrainTimeout: o.drainTimeout, Logger: log}
+	if o.sessionTimeout > 0 {
+		tune.SessionTimeout = o.sessionTimeout
+		tune.HeartbeatInterval = max(o.sessionTimeout/10, 100*time.Millisecond)
+		tune.RebalanceTimeout = 2 * o.sessionTimeout
 	}
-	log := slog.New(slog.NewTextHandler(a.stdio.Err, nil))
-	kcfg.Logger = log
+	b, err := a.kafkaBroker(tune)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 	cfg.Logger = log
 
 	st, err := a.waitForStore(ctx, log)
@@ -55,16 +67,39 @@ func (a *app) runSink(ctx context.Context, cfg sink.Config) error {
 	}
 	defer st.Close()
 
-	b, err := kafka.New(kcfg)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = b.Ping(cctx)
+	if err == nil {
+		err = requireTopics(cctx, b, append(append([]string{}, sink.Topics...), contracts.TopicDLQ)...)
+	}
+	cancel()
 	if err != nil {
-		return err
+		return fmt.Errorf("sink: %w", err)
 	}
-	defer b.Close()
+	if o.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(
+			&lagCollector{b: b, group: sink.Group, desc: prometheus.NewDesc("destill_agent_consumer_lag",
+				"Records on the agent's input topics not yet committed by its group.", []string{"topic"},
+				prometheus.Labels{"agent": "sink", "group": sink.Group})},
+			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		healthy := func(ctx context.Context) error {
+			if err := brokerHealth(b)(ctx); err != nil {
+				return err
+			}
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("postgres unreachable: %w", err)
+			}
+			return nil
+		}
+		stop, err := serveMetrics(o.metricsAddr, reg, healthy, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("sink running", "group", sink.Group, "topics", sink.Topics, "database", redactURL(a.databaseURL()))
-	if err := sink.New(b, st, cfg).Run(ctx); err != nil {
-		return err
-	}
-	return nil
+	return sink.New(b, st, cfg).Run(ctx)
 }
 
 // waitForStore connects and migrates, retrying with backoff while Postgres

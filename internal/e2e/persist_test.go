@@ -80,7 +80,7 @@ func TestPersistenceProcesses(t *testing.T) {
 	flags := []string{"--session-timeout", "2s"}
 	start(t, "ingest", env, append([]string{"ingest"}, flags...)...)
 	start(t, "analyze", env, append([]string{"analyze"}, flags...)...)
-	start(t, "sink", env, "sink")
+	sk := start(t, "sink", env, "sink", "--log-format", "json", "--metrics-addr", "127.0.0.1:0")
 
 	if r := run(t, nil, env, "run", "--request-id", id, url); r.code != 0 || !strings.Contains(r.stdout, id) {
 		t.Fatalf("destill run (agentic): exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
@@ -105,6 +105,21 @@ func TestPersistenceProcesses(t *testing.T) {
 	if diff := cmp.Diff(want, stored); diff != "" {
 		t.Errorf("destill view differs from local mode (-local +view):\n%s", diff)
 	}
+
+	// The sink serves health (broker and Postgres) and metrics, and stops
+	// cleanly on SIGTERM.
+	maddr := sk.err.await(t, "the sink's metrics address", metricsRE, 10*time.Second)
+	if body := httpGet(t, "http://"+maddr+"/healthz"); strings.TrimSpace(body) != "ok" {
+		t.Errorf("sink /healthz = %q, want ok", body)
+	}
+	if body := httpGet(t, "http://"+maddr+"/metrics"); !strings.Contains(body, `destill_agent_consumer_lag{agent="sink"`) {
+		t.Errorf("sink /metrics lacks its consumer lag:\n%s", body)
+	}
+	defer func() {
+		if code := sk.stop(t, 30*time.Second); code != 0 {
+			t.Errorf("sink exit code after SIGTERM = %d, want 0; stderr:\n%s", code, sk.err.String())
+		}
+	}()
 
 	// Status as JSON carries the counts.
 	js := run(t, nil, env, "status", "--format", "json", id)
