@@ -12,6 +12,7 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/source"
+	"github.com/destill-ci/destill/internal/source/apiclient"
 )
 
 // SourceName is the value of source.Build.Source for Buildkite builds.
@@ -20,8 +21,7 @@ const SourceName = "buildkite"
 // Source reads one build. It is safe for concurrent use.
 type Source struct {
 	ref    BuildRef
-	client *client
-	sem    chan struct{}
+	client *apiclient.Client
 
 	mu      sync.Mutex
 	fetched bool
@@ -35,11 +35,7 @@ func New(ref BuildRef, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := cfg.Concurrency
-	if n <= 0 {
-		n = DefaultConcurrency
-	}
-	return &Source{ref: ref, client: c, sem: make(chan struct{}, n)}, nil
+	return &Source{ref: ref, client: c}, nil
 }
 
 // apiBuild is the part of GET .../builds/{number} that destill reads.
@@ -76,7 +72,7 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 	what := fmt.Sprintf("build %d of pipeline %s/%s", s.ref.Number, s.ref.Org, s.ref.Pipeline)
 	op := fmt.Sprintf("buildkite: get build %s", s.ref)
 	path := fmt.Sprintf("/v2/organizations/%s/pipelines/%s/builds/%d", s.ref.Org, s.ref.Pipeline, s.ref.Number)
-	resp, err := s.client.get(ctx, s.client.apiURL(path), "application/json")
+	resp, err := s.client.Get(ctx, s.client.URL(path).String(), "application/json")
 	if err != nil {
 		return source.Build{}, fmt.Errorf("%s: %w", op, explain(err, what, "read_builds"))
 	}
@@ -107,9 +103,9 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 		}
 		logURL := j.RawLogURL
 		if logURL == "" {
-			logURL = s.client.apiURL(path + "/jobs/" + j.ID + "/log.txt")
+			logURL = s.client.URL(path + "/jobs/" + j.ID + "/log.txt").String()
 		}
-		if logURL, err = s.client.resolveLogURL(logURL); err != nil {
+		if logURL, err = resolveLogURL(s.client, logURL); err != nil {
 			return source.Build{}, fmt.Errorf("%s: job %s: %w", op, j.ID, err)
 		}
 		logURLs[j.ID] = logURL
@@ -206,18 +202,12 @@ func (s *Source) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: %w", op, ctx.Err())
-	}
-	resp, err := s.client.get(ctx, logURL, "text/plain")
+	rc, err := s.client.Open(ctx, logURL, "text/plain", op)
 	if err != nil {
-		<-s.sem
 		what := fmt.Sprintf("the log of job %s in build %s", job.ID, s.ref)
 		return nil, fmt.Errorf("%s: %w", op, explain(err, what, "read_build_logs"))
 	}
-	return &logBody{body: resp.Body, op: op, release: func() { <-s.sem }}, nil
+	return rc, nil
 }
 
 func (s *Source) logURL(ctx context.Context, jobID string) (string, error) {
@@ -236,27 +226,4 @@ func (s *Source) logURL(ctx context.Context, jobID string) (string, error) {
 		return "", fmt.Errorf("job %s has no log in build %s", jobID, s.ref)
 	}
 	return u, nil
-}
-
-// logBody names the job in read errors and frees a concurrency slot once,
-// when closed.
-type logBody struct {
-	body    io.ReadCloser
-	op      string
-	once    sync.Once
-	release func()
-}
-
-func (b *logBody) Read(p []byte) (int, error) {
-	n, err := b.body.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%s: %w", b.op, err)
-	}
-	return n, err
-}
-
-func (b *logBody) Close() error {
-	err := b.body.Close()
-	b.once.Do(b.release)
-	return err
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/source"
+	"github.com/destill-ci/destill/internal/source/apiclient"
+	"github.com/destill-ci/destill/internal/source/sourcetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -32,24 +34,17 @@ const (
 	jobDocs   = "01890f1e-0000-4000-8000-00000000000a"
 )
 
-// reply is a canned response that replaces the fixture's default answer.
-type reply struct {
-	status int
-	header map[string]string
-	body   string
-}
-
 // fakeAPI serves a recorded-shape build and its raw logs, checking the
 // token like the real API.
 type fakeAPI struct {
 	t   *testing.T
 	srv *httptest.Server
+	sourcetest.Replies
 
 	mu       sync.Mutex
 	build    string            // build JSON with {{API}} for the server URL
 	logs     map[string][]byte // job id → raw log
-	replies  map[string][]reply
-	requests []string // paths, in order
+	requests []string          // paths, in order
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -65,35 +60,18 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		jobInteg: []byte("agent lost\n"),
 		jobRetry: bytes.Repeat([]byte("still waiting for the database...\n"), 50_000),
 		jobDocs:  {},
-	}, replies: map[string][]reply{}}
+	}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	f.build = strings.ReplaceAll(string(build), "{{API}}", f.srv.URL)
 	return f
 }
 
-// queue makes the next requests for path answer with rs, in order.
-func (f *fakeAPI) queue(path string, rs ...reply) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.replies[path] = append(f.replies[path], rs...)
-}
-
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r.URL.Path)
-	var next *reply
-	if rs := f.replies[r.URL.Path]; len(rs) > 0 {
-		next, f.replies[r.URL.Path] = &rs[0], rs[1:]
-	}
 	f.mu.Unlock()
-
-	if next != nil {
-		for k, v := range next.header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(next.status)
-		io.WriteString(w, next.body)
+	if f.Serve(w, r) {
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+testToken {
@@ -123,25 +101,14 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"message":"No build found"}`)
 }
 
-// sleeper records the waits asked for instead of waiting.
-type sleeper struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeper) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return ctx.Err()
-}
-
-func (f *fakeAPI) config(s *sleeper) Config {
+func (f *fakeAPI) config(s *sourcetest.Sleeper) Config {
 	return Config{
 		Token:   testToken,
 		BaseURL: f.srv.URL,
-		Sleep:   s.sleep,
-		Now:     func() time.Time { return time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC) },
+		Options: apiclient.Options{
+			Sleep: s.Sleep,
+			Now:   func() time.Time { return time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC) },
+		},
 	}
 }
 
@@ -160,23 +127,9 @@ func newSource(t *testing.T, f *fakeAPI, url string, cfg Config) *Source {
 
 func intp(n int) *int { return &n }
 
-func readLog(t *testing.T, s *Source, job contracts.Job) []byte {
-	t.Helper()
-	rc, err := s.Open(context.Background(), job)
-	if err != nil {
-		t.Fatalf("Open(%s) error = %v", job.ID, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read log of %s: %v", job.ID, err)
-	}
-	return b
-}
-
 func TestBuildAndLogs(t *testing.T) {
 	f := newFakeAPI(t)
-	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sleeper{}))
+	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sourcetest.Sleeper{}))
 
 	got, err := s.Build(context.Background())
 	if err != nil {
@@ -202,7 +155,7 @@ func TestBuildAndLogs(t *testing.T) {
 
 	for _, job := range got.Jobs {
 		t.Run(job.Name, func(t *testing.T) {
-			if got, want := readLog(t, s, job), f.logs[job.ID]; !bytes.Equal(got, want) {
+			if got, want := sourcetest.ReadLog(t, s, job), f.logs[job.ID]; !bytes.Equal(got, want) {
 				t.Errorf("log of %s = %d bytes, want %d bytes equal to the served log", job.ID, len(got), len(want))
 			}
 		})
@@ -211,8 +164,8 @@ func TestBuildAndLogs(t *testing.T) {
 
 func TestOpenWithoutBuildFetchesTheBuild(t *testing.T) {
 	f := newFakeAPI(t)
-	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sleeper{}))
-	if got, want := string(readLog(t, s, contracts.Job{ID: jobLint})), string(f.logs[jobLint]); got != want {
+	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sourcetest.Sleeper{}))
+	if got, want := string(sourcetest.ReadLog(t, s, contracts.Job{ID: jobLint})), string(f.logs[jobLint]); got != want {
 		t.Errorf("Open(lint) = %q, want %q", got, want)
 	}
 	if _, err := s.Open(context.Background(), contracts.Job{ID: jobWaiter}); err == nil || !strings.Contains(err.Error(), "has no log") {
@@ -237,7 +190,7 @@ func TestJobSelection(t *testing.T) {
 	f := newFakeAPI(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSource(t, f, tt.url, f.config(&sleeper{}))
+			s := newSource(t, f, tt.url, f.config(&sourcetest.Sleeper{}))
 			b, err := s.Build(context.Background())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -260,46 +213,46 @@ func TestJobSelection(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	limited := func(h map[string]string) reply {
-		return reply{status: http.StatusTooManyRequests, header: h, body: `{"message":"You have exceeded your API rate limit"}`}
+	limited := func(h map[string]string) sourcetest.Reply {
+		return sourcetest.Reply{Status: http.StatusTooManyRequests, Header: h, Body: `{"message":"You have exceeded your API rate limit"}`}
 	}
 	tests := []struct {
 		name       string
-		replies    []reply
+		replies    []sourcetest.Reply
 		maxRetries int
 		wantWaits  []time.Duration
 		wantErr    string
 	}{
 		{
 			name:      "RateLimit-Reset",
-			replies:   []reply{limited(map[string]string{"RateLimit-Remaining": "0", "RateLimit-Reset": "7"})},
+			replies:   []sourcetest.Reply{limited(map[string]string{"RateLimit-Remaining": "0", "RateLimit-Reset": "7"})},
 			wantWaits: []time.Duration{7 * time.Second},
 		},
 		{
 			name:      "Retry-After seconds",
-			replies:   []reply{limited(map[string]string{"Retry-After": "3"})},
+			replies:   []sourcetest.Reply{limited(map[string]string{"Retry-After": "3"})},
 			wantWaits: []time.Duration{3 * time.Second},
 		},
 		{
 			name:      "Retry-After date",
-			replies:   []reply{limited(map[string]string{"Retry-After": "Wed, 01 May 2024 12:00:30 GMT"})},
+			replies:   []sourcetest.Reply{limited(map[string]string{"Retry-After": "Wed, 01 May 2024 12:00:30 GMT"})},
 			wantWaits: []time.Duration{30 * time.Second},
 		},
 		{
 			name:      "no header backs off",
-			replies:   []reply{limited(nil), limited(nil), {status: http.StatusBadGateway}},
+			replies:   []sourcetest.Reply{limited(nil), limited(nil), {Status: http.StatusBadGateway}},
 			wantWaits: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
 		},
 		{
 			name:       "gives up",
-			replies:    []reply{limited(map[string]string{"RateLimit-Reset": "1"}), limited(map[string]string{"RateLimit-Reset": "1"}), limited(map[string]string{"RateLimit-Reset": "1"})},
+			replies:    []sourcetest.Reply{limited(map[string]string{"RateLimit-Reset": "1"}), limited(map[string]string{"RateLimit-Reset": "1"}), limited(map[string]string{"RateLimit-Reset": "1"})},
 			maxRetries: 2,
 			wantWaits:  []time.Duration{time.Second, time.Second},
 			wantErr:    "gave up after 3 attempts: HTTP 429 Too Many Requests: You have exceeded your API rate limit",
 		},
 		{
 			name:      "wait too long",
-			replies:   []reply{limited(map[string]string{"RateLimit-Reset": "3600"})},
+			replies:   []sourcetest.Reply{limited(map[string]string{"RateLimit-Reset": "3600"})},
 			wantWaits: nil,
 			wantErr:   "server asks to wait 1h0m0s, longer than the 2m0s limit",
 		},
@@ -307,8 +260,8 @@ func TestRateLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI(t)
-			f.queue(buildPath, tt.replies...)
-			sl := &sleeper{}
+			f.Queue(buildPath, tt.replies...)
+			sl := &sourcetest.Sleeper{}
 			cfg := f.config(sl)
 			cfg.MaxRetries = tt.maxRetries
 			s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", cfg)
@@ -320,7 +273,7 @@ func TestRateLimit(t *testing.T) {
 			} else if err != nil || len(b.Jobs) != 6 {
 				t.Errorf("Build() = %d jobs, %v, want 6 jobs, nil", len(b.Jobs), err)
 			}
-			if diff := cmp.Diff(tt.wantWaits, sl.waits); diff != "" {
+			if diff := cmp.Diff(tt.wantWaits, sl.Waits()); diff != "" {
 				t.Errorf("waits mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -329,26 +282,26 @@ func TestRateLimit(t *testing.T) {
 
 func TestRateLimitOnLogThenSuccess(t *testing.T) {
 	f := newFakeAPI(t)
-	f.queue(buildPath+"/jobs/"+jobTest+"/log.txt", reply{status: http.StatusTooManyRequests, header: map[string]string{"RateLimit-Reset": "5"}})
-	sl := &sleeper{}
+	f.Queue(buildPath+"/jobs/"+jobTest+"/log.txt", sourcetest.Reply{Status: http.StatusTooManyRequests, Header: map[string]string{"RateLimit-Reset": "5"}})
+	sl := &sourcetest.Sleeper{}
 	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(sl))
-	if got, want := string(readLog(t, s, contracts.Job{ID: jobTest})), string(f.logs[jobTest]); got != want {
+	if got, want := string(sourcetest.ReadLog(t, s, contracts.Job{ID: jobTest})), string(f.logs[jobTest]); got != want {
 		t.Errorf("log after 429 = %q, want %q", got, want)
 	}
-	if diff := cmp.Diff([]time.Duration{5 * time.Second}, sl.waits); diff != "" {
+	if diff := cmp.Diff([]time.Duration{5 * time.Second}, sl.Waits()); diff != "" {
 		t.Errorf("waits mismatch (-want +got):\n%s", diff)
 	}
 }
 
 func TestRateLimitWaitRespectsContext(t *testing.T) {
 	f := newFakeAPI(t)
-	f.queue(buildPath, reply{status: http.StatusTooManyRequests, header: map[string]string{"RateLimit-Reset": "60"}})
+	f.Queue(buildPath, sourcetest.Reply{Status: http.StatusTooManyRequests, Header: map[string]string{"RateLimit-Reset": "60"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := f.config(nil)
 	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
 		cancel() // the user gives up while destill waits
-		return sleepCtx(ctx, d)
+		return apiclient.Sleep(ctx, d)
 	}
 	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", cfg)
 	if _, err := s.Build(ctx); !errors.Is(err, context.Canceled) {
@@ -362,7 +315,7 @@ func TestHTTPErrors(t *testing.T) {
 		name    string
 		token   string
 		path    string // where the reply is queued
-		reply   reply
+		reply   sourcetest.Reply
 		openLog bool
 		want    []string
 	}{
@@ -374,44 +327,44 @@ func TestHTTPErrors(t *testing.T) {
 		{
 			name:  "build forbidden",
 			path:  buildPath,
-			reply: reply{status: http.StatusForbidden, body: `{"message":"Your access token does not have the read_builds scope"}`},
+			reply: sourcetest.Reply{Status: http.StatusForbidden, Body: `{"message":"Your access token does not have the read_builds scope"}`},
 			want:  []string{"may not read build 42 of pipeline acme/web-app", "read_builds scope", "HTTP 403 Forbidden: Your access token does not have the read_builds scope"},
 		},
 		{
 			name:  "build not found",
 			path:  buildPath,
-			reply: reply{status: http.StatusNotFound, body: `{"message":"No build found"}`},
+			reply: sourcetest.Reply{Status: http.StatusNotFound, Body: `{"message":"No build found"}`},
 			want:  []string{"build 42 of pipeline acme/web-app not found", "HTTP 404"},
 		},
 		{
 			name:  "malformed json",
 			path:  buildPath,
-			reply: reply{status: http.StatusOK, body: `{"jobs": [{"id": "x", `},
+			reply: sourcetest.Reply{Status: http.StatusOK, Body: `{"jobs": [{"id": "x", `},
 			want:  []string{"buildkite: get build acme/web-app/42: decode response:", "unexpected EOF"},
 		},
 		{
 			name:  "wrong json shape",
 			path:  buildPath,
-			reply: reply{status: http.StatusOK, body: `{"jobs": "none"}`},
+			reply: sourcetest.Reply{Status: http.StatusOK, Body: `{"jobs": "none"}`},
 			want:  []string{"decode response: json: cannot unmarshal string"},
 		},
 		{
 			name:  "server error",
 			path:  buildPath,
-			reply: reply{status: http.StatusInternalServerError, body: `oops`},
+			reply: sourcetest.Reply{Status: http.StatusInternalServerError, Body: `oops`},
 			want:  []string{"buildkite: get build acme/web-app/42: HTTP 500 Internal Server Error"},
 		},
 		{
 			name:    "log forbidden",
 			path:    logPath,
-			reply:   reply{status: http.StatusForbidden, body: `{"message":"Forbidden"}`},
+			reply:   sourcetest.Reply{Status: http.StatusForbidden, Body: `{"message":"Forbidden"}`},
 			openLog: true,
 			want:    []string{"buildkite: fetch log for job " + jobTest + ":", "read_build_logs scope", "HTTP 403"},
 		},
 		{
 			name:    "log not found",
 			path:    logPath,
-			reply:   reply{status: http.StatusNotFound, body: `{"message":"Not Found"}`},
+			reply:   sourcetest.Reply{Status: http.StatusNotFound, Body: `{"message":"Not Found"}`},
 			openLog: true,
 			want:    []string{"buildkite: fetch log for job " + jobTest + ":", "the log of job " + jobTest + " in build acme/web-app/42 not found", "HTTP 404"},
 		},
@@ -420,9 +373,9 @@ func TestHTTPErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI(t)
 			if tt.path != "" {
-				f.queue(tt.path, tt.reply)
+				f.Queue(tt.path, tt.reply)
 			}
-			cfg := f.config(&sleeper{})
+			cfg := f.config(&sourcetest.Sleeper{})
 			if tt.token != "" {
 				cfg.Token = tt.token
 			}
@@ -445,7 +398,7 @@ func TestHTTPErrors(t *testing.T) {
 				}
 			}
 			var herr *HTTPError
-			if tt.reply.status != http.StatusOK && !errors.As(err, &herr) {
+			if tt.reply.Status != http.StatusOK && !errors.As(err, &herr) {
 				t.Errorf("error = %v, want an *HTTPError inside", err)
 			}
 		})
@@ -454,7 +407,7 @@ func TestHTTPErrors(t *testing.T) {
 
 func TestNetworkErrorNamesHost(t *testing.T) {
 	f := newFakeAPI(t)
-	cfg := f.config(&sleeper{})
+	cfg := f.config(&sourcetest.Sleeper{})
 	f.srv.Close()
 	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", cfg)
 	_, err := s.Build(context.Background())
@@ -476,8 +429,8 @@ func TestTokenStaysOnTheAPIHost(t *testing.T) {
 	defer other.Close()
 	f := newFakeAPI(t)
 	f.build = strings.ReplaceAll(f.build, f.srv.URL+buildPath+"/jobs/"+jobBuild+"/log.txt", other.URL+"/logs/1")
-	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sleeper{}))
-	if got := string(readLog(t, s, contracts.Job{ID: jobBuild})); got != "log from elsewhere\n" {
+	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sourcetest.Sleeper{}))
+	if got := string(sourcetest.ReadLog(t, s, contracts.Job{ID: jobBuild})); got != "log from elsewhere\n" {
 		t.Errorf("log = %q, want the other host's log", got)
 	}
 	if diff := cmp.Diff([]string{""}, gotAuth); diff != "" {
@@ -487,7 +440,7 @@ func TestTokenStaysOnTheAPIHost(t *testing.T) {
 
 func TestConcurrencyLimit(t *testing.T) {
 	f := newFakeAPI(t)
-	cfg := f.config(&sleeper{})
+	cfg := f.config(&sourcetest.Sleeper{})
 	cfg.Concurrency = 1
 	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", cfg)
 	first, err := s.Open(context.Background(), contracts.Job{ID: jobBuild})
@@ -503,7 +456,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.Close() // a second Close must not free a second slot
-	if got := string(readLog(t, s, contracts.Job{ID: jobLint})); got != string(f.logs[jobLint]) {
+	if got := string(sourcetest.ReadLog(t, s, contracts.Job{ID: jobLint})); got != string(f.logs[jobLint]) {
 		t.Errorf("Open() after Close = %q, want the log", got)
 	}
 	// The slot is free again: a held log plus a canceled Open shows the
@@ -520,29 +473,12 @@ func TestConcurrencyLimit(t *testing.T) {
 
 func TestConcurrentOpens(t *testing.T) {
 	f := newFakeAPI(t)
-	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sleeper{}))
+	s := newSource(t, f, "https://buildkite.com/acme/web-app/builds/42", f.config(&sourcetest.Sleeper{}))
 	b, err := s.Build(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for range 4 {
-		for _, job := range b.Jobs {
-			wg.Go(func() {
-				rc, err := s.Open(context.Background(), job)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer rc.Close()
-				got, err := io.ReadAll(rc)
-				if err != nil || !bytes.Equal(got, f.logs[job.ID]) {
-					t.Errorf("concurrent read of %s = %d bytes, %v; want %d bytes", job.ID, len(got), err, len(f.logs[job.ID]))
-				}
-			})
-		}
-	}
-	wg.Wait()
+	sourcetest.ReadConcurrently(t, s, b.Jobs, f.logs, 4)
 }
 
 func TestNewErrors(t *testing.T) {

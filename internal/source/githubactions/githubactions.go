@@ -26,7 +26,6 @@ const maxPages = 50
 type Source struct {
 	ref    RunRef
 	client *client
-	sem    chan struct{}
 
 	mu      sync.Mutex
 	fetched bool
@@ -40,11 +39,7 @@ func New(ref RunRef, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := cfg.Concurrency
-	if n <= 0 {
-		n = DefaultConcurrency
-	}
-	return &Source{ref: ref, client: c, sem: make(chan struct{}, n)}, nil
+	return &Source{ref: ref, client: c}, nil
 }
 
 type apiJobs struct {
@@ -80,7 +75,7 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 		if page > maxPages {
 			return source.Build{}, fmt.Errorf("%s: more than %d pages of jobs", op, maxPages)
 		}
-		resp, err := s.client.get(ctx, next, "application/vnd.github+json")
+		resp, err := s.client.Get(ctx, next, "") // the client sets Accept for the API host
 		if err != nil {
 			return source.Build{}, fmt.Errorf("%s: %w", op, s.client.explain(err, what, false))
 		}
@@ -172,19 +167,13 @@ func (s *Source) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, er
 	if err := s.known(ctx, job.ID); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: %w", op, ctx.Err())
-	}
 	path := fmt.Sprintf("/repos/%s/%s/actions/jobs/%s/logs", s.ref.Owner, s.ref.Repo, job.ID)
-	resp, err := s.client.get(ctx, s.client.apiURL(path, nil), "application/vnd.github+json")
+	rc, err := s.client.Open(ctx, s.client.apiURL(path, nil), "", op)
 	if err != nil {
-		<-s.sem
 		what := fmt.Sprintf("the log of job %s in run %d of %s/%s", job.ID, s.ref.RunID, s.ref.Owner, s.ref.Repo)
 		return nil, fmt.Errorf("%s: %w", op, s.client.explain(err, what, true))
 	}
-	return &logBody{body: resp.Body, op: op, release: func() { <-s.sem }}, nil
+	return rc, nil
 }
 
 // known checks that Build listed the job (calling it if it has not run).
@@ -203,27 +192,4 @@ func (s *Source) known(ctx context.Context, jobID string) error {
 		return fmt.Errorf("job %s has no log in run %s", jobID, s.ref)
 	}
 	return nil
-}
-
-// logBody names the job in read errors and frees a concurrency slot once,
-// when closed.
-type logBody struct {
-	body    io.ReadCloser
-	op      string
-	once    sync.Once
-	release func()
-}
-
-func (b *logBody) Read(p []byte) (int, error) {
-	n, err := b.body.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%s: %w", b.op, err)
-	}
-	return n, err
-}
-
-func (b *logBody) Close() error {
-	err := b.body.Close()
-	b.once.Do(b.release)
-	return err
 }

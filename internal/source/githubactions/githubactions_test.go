@@ -16,6 +16,8 @@ import (
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/source"
+	"github.com/destill-ci/destill/internal/source/apiclient"
+	"github.com/destill-ci/destill/internal/source/sourcetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -30,30 +32,24 @@ const (
 // now is the injected clock of every test.
 var now = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-type reply struct {
-	status int
-	header map[string]string
-	body   string
-}
-
 // fakeAPI serves recorded-shape job lists and answers log requests with a
 // redirect to a second server, standing in for GitHub's log storage.
 type fakeAPI struct {
 	t     *testing.T
 	api   *httptest.Server
 	blobs *httptest.Server
+	sourcetest.Replies
 
 	mu        sync.Mutex
 	pages     []string
 	logs      map[string][]byte
-	replies   map[string][]reply
 	blobAuth  []string // Authorization headers the storage host saw
 	requested []string // API request URIs, in order
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
-	f := &fakeAPI{t: t, replies: map[string][]reply{}, logs: map[string][]byte{
+	f := &fakeAPI{t: t, logs: map[string][]byte{
 		"21001": []byte("2024-05-01T10:00:06.0000000Z ##[group]Run go build ./...\n2024-05-01T10:00:07.0000000Z ok\n"),
 		"21002": []byte("2024-05-01T10:00:06.0000000Z --- FAIL: TestWidget\n2024-05-01T10:00:07.0000000Z ##[error]Process completed with exit code 1.\n"),
 		"21004": {0xef, 0xbb, 0xbf, 0x00, 0xff, '\n'},
@@ -75,26 +71,11 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-func (f *fakeAPI) queue(path string, rs ...reply) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.replies[path] = append(f.replies[path], rs...)
-}
-
 func (f *fakeAPI) serveAPI(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requested = append(f.requested, r.URL.RequestURI())
-	var next *reply
-	if rs := f.replies[r.URL.Path]; len(rs) > 0 {
-		next, f.replies[r.URL.Path] = &rs[0], rs[1:]
-	}
 	f.mu.Unlock()
-	if next != nil {
-		for k, v := range next.header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(next.status)
-		io.WriteString(w, next.body)
+	if f.Serve(w, r) {
 		return
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" && auth != "Bearer "+testToken {
@@ -148,20 +129,8 @@ func (f *fakeAPI) serveBlob(w http.ResponseWriter, r *http.Request) {
 	w.Write(log)
 }
 
-type sleeper struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeper) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return ctx.Err()
-}
-
-func (f *fakeAPI) config(s *sleeper) Config {
-	return Config{Token: testToken, BaseURL: f.api.URL, Sleep: s.sleep, Now: func() time.Time { return now }}
+func (f *fakeAPI) config(s *sourcetest.Sleeper) Config {
+	return Config{Token: testToken, BaseURL: f.api.URL, Options: apiclient.Options{Sleep: s.Sleep, Now: func() time.Time { return now }}}
 }
 
 func newSource(t *testing.T, url string, cfg Config) *Source {
@@ -177,23 +146,9 @@ func newSource(t *testing.T, url string, cfg Config) *Source {
 	return s
 }
 
-func readLog(t *testing.T, s *Source, id string) []byte {
-	t.Helper()
-	rc, err := s.Open(context.Background(), contracts.Job{ID: id})
-	if err != nil {
-		t.Fatalf("Open(%s) error = %v", id, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read log of %s: %v", id, err)
-	}
-	return b
-}
-
 func TestBuildAndLogs(t *testing.T) {
 	f := newFakeAPI(t)
-	s := newSource(t, runURL, f.config(&sleeper{}))
+	s := newSource(t, runURL, f.config(&sourcetest.Sleeper{}))
 	got, err := s.Build(context.Background())
 	if err != nil {
 		t.Fatalf("Build() error = %v", err)
@@ -219,7 +174,7 @@ func TestBuildAndLogs(t *testing.T) {
 	}
 	for _, j := range got.Jobs {
 		t.Run(j.Name, func(t *testing.T) {
-			if got, want := readLog(t, s, j.ID), f.logs[j.ID]; !bytes.Equal(got, want) {
+			if got, want := sourcetest.ReadLog(t, s, j), f.logs[j.ID]; !bytes.Equal(got, want) {
 				t.Errorf("log of %s = %d bytes, want %d bytes equal to the stored log", j.ID, len(got), len(want))
 			}
 		})
@@ -252,7 +207,7 @@ func TestSelection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI(t)
-			s := newSource(t, tt.url, f.config(&sleeper{}))
+			s := newSource(t, tt.url, f.config(&sourcetest.Sleeper{}))
 			b, err := s.Build(context.Background())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -278,50 +233,50 @@ func TestSelection(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	primary := func(reset time.Time) reply {
-		return reply{status: http.StatusForbidden, header: map[string]string{
+	primary := func(reset time.Time) sourcetest.Reply {
+		return sourcetest.Reply{Status: http.StatusForbidden, Header: map[string]string{
 			"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(reset.Unix()),
-		}, body: `{"message":"API rate limit exceeded for 192.0.2.1."}`}
+		}, Body: `{"message":"API rate limit exceeded for 192.0.2.1."}`}
 	}
 	tests := []struct {
 		name      string
 		token     string
-		replies   []reply
+		replies   []sourcetest.Reply
 		wantWaits []time.Duration
 		wantErr   string
 	}{
 		{
 			name:      "primary limit resets soon",
-			replies:   []reply{primary(now.Add(30 * time.Second))},
+			replies:   []sourcetest.Reply{primary(now.Add(30 * time.Second))},
 			wantWaits: []time.Duration{31 * time.Second},
 		},
 		{
 			name:      "primary limit as 429",
-			replies:   []reply{{status: http.StatusTooManyRequests, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(now.Unix())}}},
+			replies:   []sourcetest.Reply{{Status: http.StatusTooManyRequests, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(now.Unix())}}},
 			wantWaits: []time.Duration{time.Second},
 		},
 		{
 			name:    "primary limit resets too late",
 			token:   "none",
-			replies: []reply{primary(now.Add(time.Hour))},
+			replies: []sourcetest.Reply{primary(now.Add(time.Hour))},
 			wantErr: "API rate limit exceeded until 2024-05-01T13:00:00Z; set GITHUB_TOKEN for a higher limit: HTTP 403 Forbidden: API rate limit exceeded",
 		},
 		{
 			name:      "secondary limit",
-			replies:   []reply{{status: http.StatusForbidden, header: map[string]string{"Retry-After": "60"}, body: `{"message":"You have exceeded a secondary rate limit."}`}},
+			replies:   []sourcetest.Reply{{Status: http.StatusForbidden, Header: map[string]string{"Retry-After": "60"}, Body: `{"message":"You have exceeded a secondary rate limit."}`}},
 			wantWaits: []time.Duration{time.Minute},
 		},
 		{
 			name:      "429 and 503 back off",
-			replies:   []reply{{status: http.StatusTooManyRequests}, {status: http.StatusServiceUnavailable}},
+			replies:   []sourcetest.Reply{{Status: http.StatusTooManyRequests}, {Status: http.StatusServiceUnavailable}},
 			wantWaits: []time.Duration{time.Second, 2 * time.Second},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI(t)
-			f.queue(jobsPath, tt.replies...)
-			sl := &sleeper{}
+			f.Queue(jobsPath, tt.replies...)
+			sl := &sourcetest.Sleeper{}
 			cfg := f.config(sl)
 			if tt.token == "none" {
 				cfg.Token = ""
@@ -335,7 +290,7 @@ func TestRateLimit(t *testing.T) {
 			} else if err != nil || len(b.Jobs) != 6 {
 				t.Errorf("Build() = %d jobs, %v; want 6 jobs, nil", len(b.Jobs), err)
 			}
-			if diff := cmp.Diff(tt.wantWaits, sl.waits); diff != "" {
+			if diff := cmp.Diff(tt.wantWaits, sl.Waits()); diff != "" {
 				t.Errorf("waits mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -348,7 +303,7 @@ func TestHTTPErrors(t *testing.T) {
 		name    string
 		token   string // "" keeps the good token, "none" sends none
 		path    string
-		reply   reply
+		reply   sourcetest.Reply
 		openLog bool
 		want    []string
 	}{
@@ -360,39 +315,39 @@ func TestHTTPErrors(t *testing.T) {
 		{
 			name:  "forbidden",
 			path:  jobsPath,
-			reply: reply{status: http.StatusForbidden, body: `{"message":"Resource not accessible by personal access token"}`},
+			reply: sourcetest.Reply{Status: http.StatusForbidden, Body: `{"message":"Resource not accessible by personal access token"}`},
 			want:  []string{"may not read run 9001 of octo/widgets", "Actions read access", "HTTP 403"},
 		},
 		{
 			name:  "run not found",
 			path:  jobsPath,
-			reply: reply{status: http.StatusNotFound, body: `{"message":"Not Found"}`},
+			reply: sourcetest.Reply{Status: http.StatusNotFound, Body: `{"message":"Not Found"}`},
 			want:  []string{"run 9001 of octo/widgets not found (check the URL)", "HTTP 404 Not Found: Not Found"},
 		},
 		{
 			name:  "run not found without token",
 			token: "none",
 			path:  jobsPath,
-			reply: reply{status: http.StatusNotFound, body: `{"message":"Not Found"}`},
+			reply: sourcetest.Reply{Status: http.StatusNotFound, Body: `{"message":"Not Found"}`},
 			want:  []string{"not found (check the URL; private repositories need GITHUB_TOKEN)"},
 		},
 		{
 			name:  "malformed json",
 			path:  jobsPath,
-			reply: reply{status: http.StatusOK, body: `{"jobs": [{"id": 1,`},
+			reply: sourcetest.Reply{Status: http.StatusOK, Body: `{"jobs": [{"id": 1,`},
 			want:  []string{"github: list jobs of run octo/widgets/9001: decode page 1:", "unexpected EOF"},
 		},
 		{
 			name:    "log not found",
 			path:    logPath,
-			reply:   reply{status: http.StatusNotFound, body: `{"message":"Not Found"}`},
+			reply:   sourcetest.Reply{Status: http.StatusNotFound, Body: `{"message":"Not Found"}`},
 			openLog: true,
 			want:    []string{"github: fetch log for job 21002:", "the log of job 21002 in run 9001 of octo/widgets not found", "retention period", "HTTP 404"},
 		},
 		{
 			name:    "log gone",
 			path:    logPath,
-			reply:   reply{status: http.StatusGone, body: `{"message":"Gone"}`},
+			reply:   sourcetest.Reply{Status: http.StatusGone, Body: `{"message":"Gone"}`},
 			openLog: true,
 			want:    []string{"not found", "HTTP 410"},
 		},
@@ -405,7 +360,7 @@ func TestHTTPErrors(t *testing.T) {
 		{
 			name:    "redirect without location",
 			path:    logPath,
-			reply:   reply{status: http.StatusFound},
+			reply:   sourcetest.Reply{Status: http.StatusFound},
 			openLog: true,
 			want:    []string{"github: fetch log for job 21002: redirect from 127.0.0.1", "without a usable location"},
 		},
@@ -413,7 +368,7 @@ func TestHTTPErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI(t)
-			cfg := f.config(&sleeper{})
+			cfg := f.config(&sourcetest.Sleeper{})
 			switch tt.token {
 			case "":
 			case "none":
@@ -428,12 +383,12 @@ func TestHTTPErrors(t *testing.T) {
 					t.Fatalf("Build() error = %v", err)
 				}
 				if tt.path != "" {
-					f.queue(tt.path, tt.reply)
+					f.Queue(tt.path, tt.reply)
 				}
 				_, err = s.Open(context.Background(), contracts.Job{ID: "21002"})
 			} else {
 				if tt.path != "" {
-					f.queue(tt.path, tt.reply)
+					f.Queue(tt.path, tt.reply)
 				}
 				_, err = s.Build(context.Background())
 			}
@@ -451,7 +406,7 @@ func TestHTTPErrors(t *testing.T) {
 
 func TestNetworkErrorNamesHost(t *testing.T) {
 	f := newFakeAPI(t)
-	cfg := f.config(&sleeper{})
+	cfg := f.config(&sourcetest.Sleeper{})
 	f.api.Close()
 	s := newSource(t, runURL, cfg)
 	_, err := s.Build(context.Background())
@@ -463,7 +418,7 @@ func TestNetworkErrorNamesHost(t *testing.T) {
 
 func TestOpenUnknownJob(t *testing.T) {
 	f := newFakeAPI(t)
-	s := newSource(t, runURL, f.config(&sleeper{}))
+	s := newSource(t, runURL, f.config(&sourcetest.Sleeper{}))
 	if _, err := s.Open(context.Background(), contracts.Job{ID: "21003"}); err == nil || !strings.Contains(err.Error(), "job 21003 has no log in run octo/widgets/9001") {
 		t.Errorf("Open(skipped job) error = %v, want has no log", err)
 	}
@@ -471,7 +426,7 @@ func TestOpenUnknownJob(t *testing.T) {
 
 func TestConcurrencyLimit(t *testing.T) {
 	f := newFakeAPI(t)
-	cfg := f.config(&sleeper{})
+	cfg := f.config(&sourcetest.Sleeper{})
 	cfg.Concurrency = 1
 	s := newSource(t, runURL, cfg)
 	first, err := s.Open(context.Background(), contracts.Job{ID: "21001"})
@@ -484,36 +439,19 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("Open() while the only slot is taken = %v, want context.Canceled", err)
 	}
 	first.Close()
-	if got := readLog(t, s, "21002"); !bytes.Equal(got, f.logs["21002"]) {
+	if got := sourcetest.ReadLog(t, s, contracts.Job{ID: "21002"}); !bytes.Equal(got, f.logs["21002"]) {
 		t.Errorf("Open() after Close = %q, want the log", got)
 	}
 }
 
 func TestConcurrentOpens(t *testing.T) {
 	f := newFakeAPI(t)
-	s := newSource(t, runURL, f.config(&sleeper{}))
+	s := newSource(t, runURL, f.config(&sourcetest.Sleeper{}))
 	b, err := s.Build(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for range 3 {
-		for _, job := range b.Jobs {
-			wg.Go(func() {
-				rc, err := s.Open(context.Background(), job)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer rc.Close()
-				got, err := io.ReadAll(rc)
-				if err != nil || !bytes.Equal(got, f.logs[job.ID]) {
-					t.Errorf("concurrent read of %s = %d bytes, %v; want %d bytes", job.ID, len(got), err, len(f.logs[job.ID]))
-				}
-			})
-		}
-	}
-	wg.Wait()
+	sourcetest.ReadConcurrently(t, s, b.Jobs, f.logs, 3)
 }
 
 func TestOutcome(t *testing.T) {

@@ -3,11 +3,10 @@
 package githubactions
 
 import (
-	"context"
-	"io"
 	"os"
 	"testing"
-	"time"
+
+	"github.com/destill-ci/destill/internal/source/sourcetest"
 )
 
 // TestLive reads a real workflow run. Run it by hand:
@@ -27,26 +26,5 @@ func TestLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b, err := s.Build(ctx)
-	if err != nil {
-		t.Fatalf("Build() error = %v", err)
-	}
-	t.Logf("build %s (%s): %d jobs", b.ID, b.URL, len(b.Jobs))
-	if len(b.Jobs) == 0 {
-		t.Fatal("Build() found no jobs with logs")
-	}
-	for _, job := range b.Jobs {
-		rc, err := s.Open(ctx, job)
-		if err != nil {
-			t.Fatalf("Open(%s) error = %v", job.ID, err)
-		}
-		n, err := io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			t.Fatalf("read log of %s: %v", job.ID, err)
-		}
-		t.Logf("job %s %q %s: %d bytes", job.ID, job.Name, job.Outcome, n)
-	}
+	sourcetest.Live(t, s)
 }
