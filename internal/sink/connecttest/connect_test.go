@@ -208,7 +208,7 @@ func TestConnectWritesWhatSinkWrites(t *testing.T) {
 	dirty := contracts.TriageCard{Version: 1, ID: contracts.FindingID("req-3", "dirty", 1), RequestID: "req-3",
 		MessageHash: "h-dirty", Job: contracts.Job{ID: "dirty", Name: "nul\x00job"}, Severity: contracts.SeverityWarn,
 		LineNumber: 7, Message: "a\x00b", RawMessage: "\x00", PreContext: []string{"x\x00", `say "hi" \ C:\dir\ {a,b}`, "NULL", "", " spaced "},
-		PostContext: []string{`\"`, "{}"}, ContextNote: "n\x00"}
+		PostContext: []string{`\"`, "{}", "two\nlines", `ends in \`, `\n`, ""}, ContextNote: "n\x00"}
 	m, err := encode(contracts.TopicFindings, dirty)
 	if err != nil {
 		t.Fatal(err)

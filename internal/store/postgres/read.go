@@ -128,7 +128,7 @@ type Finding struct {
 func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id::text, request_id, build_id, build_url, source, job_id, job_name, job_url,
 		job_outcome, severity_rank, confidence_score, line_number, end_line, message_hash, normalized_message,
-		normalizer_version, raw_message, message, pre_context, post_context, context_note, rule, chunk_index,
+		normalizer_version, raw_message, message, context, pre_context_lines, context_note, rule, chunk_index,
 		log_timestamp, created_at
 		FROM findings WHERE request_id = $1
 		ORDER BY severity_rank DESC, confidence_score DESC, job_name, job_id, line_number`, requestID)
@@ -140,15 +140,17 @@ func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, erro
 		c := &f.TriageCard
 		var outcome string
 		var rank int16
-		var line, end, nver, chunk int32
+		var line, end, nver, chunk, pre int32
+		var context string
 		err := row.Scan(&c.ID, &c.RequestID, &c.BuildID, &c.BuildURL, &c.Source, &c.Job.ID, &c.Job.Name, &c.Job.URL,
 			&outcome, &rank, &c.ConfidenceScore, &line, &end, &c.MessageHash, &c.NormalizedMessage,
-			&nver, &c.RawMessage, &c.Message, &c.PreContext, &c.PostContext, &c.ContextNote, &c.Rule, &chunk,
+			&nver, &c.RawMessage, &c.Message, &context, &pre, &c.ContextNote, &c.Rule, &chunk,
 			&c.Timestamp, &f.CreatedAt)
 		if err != nil {
 			return f, err
 		}
 		c.Version = contracts.Version
+		c.PreContext, c.PostContext = splitContext(context, int(pre))
 		c.Job.Outcome = contracts.Outcome(outcome)
 		c.Severity = contracts.Severity(rank)
 		c.LineNumber, c.EndLine, c.NormalizerVersion, c.ChunkIndex = int(line), int(end), int(nver), int(chunk)
