@@ -15,7 +15,7 @@ var keywords = []string{
 	"abort", "segmentation fault", "core dumped", "not found", "no such file",
 	"undefined", "denied", "refused", "could not resolve",
 	"exit code", "exit status", "exited with", "backoff", "errimagepull",
-	"assert", "cancel", "not ok", "not recognized", "137", "out of memory", "shutdown signal",
+	"assert", "cancel", "not ok", "not recognized", "out of memory", "shutdown signal",
 	"the command \"", "no output has been received", "__ test", "✕", "✗", "✖", "✘", "●", "🚨",
 }
 
@@ -32,17 +32,78 @@ type anchor struct {
 
 // prefilter finds the lines that hold a keyword.
 //
-// It looks at every second byte of a chunk only: each keyword is entered by
-// two overlapping trigrams, one of which starts at an even offset whatever
-// the keyword's position. A trigram hit (hashed into a bitset after a loose
-// ASCII case fold) is then verified with exact byte comparisons.
+// On ASCII text it looks at every fourth byte of a chunk only: each ASCII
+// keyword (four bytes or more) is entered by four overlapping trigrams, one
+// of which starts at an offset that is a multiple of four whatever the
+// keyword's position (a trigram at the keyword's edge may stand for any
+// byte there). Sixteen bytes that hold a non-ASCII byte are also looked at
+// every second byte, with two overlapping trigrams per keyword, which finds
+// the keywords that are not ASCII. A trigram hit (hashed into a bitset after
+// a loose ASCII case fold) is then verified with exact byte comparisons.
 type prefilter struct {
 	fold    [256]byte
-	bits    [1 << trigramBits / 64]uint64 // hashed trigrams that start keywords
-	group   [1 << trigramBits]uint8       // hash → 1 + index into groups
-	groups  [][]anchor
+	by2     trigramTable         // two anchors a keyword, for every second byte
+	by4     trigramTable         // four anchors an ASCII keyword, for every fourth byte
 	bigrams [1 << 16 / 64]uint64 // per-line scan: anchor bigrams, folded
 	byBi    map[uint16][]anchor
+}
+
+// trigramTable leads from a hashed trigram to the keywords it may start.
+type trigramTable struct {
+	bits   [1 << trigramBits / 64]uint64 // hashed trigrams that lead to keywords
+	group  [1 << trigramBits]uint8       // hash → 1 + index into groups
+	groups [][]anchor
+	byHash map[uint32][]anchor // while the table is built
+}
+
+// add enters keyword an.kw by the trigram a, b, c at offset an.off in it.
+func (t *trigramTable) add(a, b, c byte, an anchor) {
+	if t.byHash == nil {
+		t.byHash = map[uint32][]anchor{}
+	}
+	h := trigramHash(uint32(a) | uint32(b)<<8 | uint32(c)<<16)
+	for _, x := range t.byHash[h] {
+		if x == an {
+			return
+		}
+	}
+	t.byHash[h] = append(t.byHash[h], an)
+}
+
+// anyFirst enters an.kw by the trigrams of any byte then b, c.
+func (t *trigramTable) anyFirst(b, c byte, an anchor) {
+	for x := range 256 {
+		t.add(byte(x), b, c, an)
+	}
+}
+
+// anyLast enters an.kw by the trigrams of a, b then any byte.
+func (t *trigramTable) anyLast(a, b byte, an anchor) {
+	for x := range 256 {
+		t.add(a, b, byte(x), an)
+	}
+}
+
+func (t *trigramTable) build() {
+	for h, list := range t.byHash {
+		t.bits[h>>6] |= 1 << (h & 63)
+		idx := -1
+		for g, other := range t.groups {
+			if sameAnchors(other, list) {
+				idx = g
+				break
+			}
+		}
+		if idx < 0 {
+			idx = len(t.groups)
+			t.groups = append(t.groups, list)
+		}
+		if idx >= 255 {
+			panic("analyze: too many prefilter anchor groups")
+		}
+		t.group[h] = uint8(idx + 1)
+	}
+	t.byHash = nil
 }
 
 // looseFold maps the ASCII upper-case letters to lower case, and some other
@@ -73,59 +134,70 @@ func newPrefilter() *prefilter {
 		}
 		return len(commonBytes)
 	}
-	byHash := map[uint32][]anchor{}
-	addTri := func(a, b, c byte, an anchor) {
-		h := trigramHash(uint32(a) | uint32(b)<<8 | uint32(c)<<16)
-		for _, x := range byHash[h] {
-			if x == an {
-				return
+	rarest := func(kw string, n int) int {
+		best, score := 0, -1
+		for j := 0; j+n <= len(kw); j++ {
+			s := 0
+			for _, c := range []byte(kw[j : j+n]) {
+				s += rarity(c)
+			}
+			if s > score {
+				best, score = j, s
 			}
 		}
-		byHash[h] = append(byHash[h], an)
+		return best
 	}
 	for _, kw := range keywords {
-		if len(kw) == 3 {
+		ascii := asciiString(kw)
+		switch {
+		case len(kw) < 3 || len(kw) == 3 && ascii:
+			panic("analyze: prefilter keyword " + kw + " is too short")
+		case len(kw) == 3:
 			// The trigram at an even offset is the keyword or starts one
 			// byte before it.
-			addTri(kw[0], kw[1], kw[2], anchor{kw, 0})
-			for x := range 256 {
-				addTri(byte(x), kw[0], kw[1], anchor{kw, -1})
-			}
-		} else {
-			best, score := 0, -1
-			for j := 0; j+4 <= len(kw); j++ {
-				s := 0
-				for _, c := range []byte(kw[j : j+4]) {
-					s += rarity(c)
-				}
-				if s > score {
-					best, score = j, s
-				}
-			}
-			addTri(kw[best], kw[best+1], kw[best+2], anchor{kw, best})
-			addTri(kw[best+1], kw[best+2], kw[best+3], anchor{kw, best + 1})
+			p.by2.add(kw[0], kw[1], kw[2], anchor{kw, 0})
+			p.by2.anyFirst(kw[0], kw[1], anchor{kw, -1})
+		default:
+			b := rarest(kw, 4)
+			p.by2.add(kw[b], kw[b+1], kw[b+2], anchor{kw, b})
+			p.by2.add(kw[b+1], kw[b+2], kw[b+3], anchor{kw, b + 1})
+		}
+		if ascii {
+			p.addFourfold(kw, rarest, rarity)
 		}
 		p.addBigram(kw)
 	}
-	for h, list := range byHash {
-		p.bits[h>>6] |= 1 << (h & 63)
-		idx := -1
-		for g, other := range p.groups {
-			if sameAnchors(other, list) {
-				idx = g
-				break
-			}
-		}
-		if idx < 0 {
-			idx = len(p.groups)
-			p.groups = append(p.groups, list)
-		}
-		if idx >= 255 {
-			panic("analyze: too many prefilter anchor groups")
-		}
-		p.group[h] = uint8(idx + 1)
-	}
+	p.by2.build()
+	p.by4.build()
 	return p
+}
+
+// addFourfold enters an ASCII keyword into by4 by four trigrams at
+// consecutive offsets.
+func (p *prefilter) addFourfold(kw string, rarest func(string, int) int, rarity func(byte) int) {
+	switch len(kw) {
+	case 4:
+		p.by4.anyFirst(kw[0], kw[1], anchor{kw, -1})
+		p.by4.add(kw[0], kw[1], kw[2], anchor{kw, 0})
+		p.by4.add(kw[1], kw[2], kw[3], anchor{kw, 1})
+		p.by4.anyLast(kw[2], kw[3], anchor{kw, 2})
+	case 5:
+		for o := range 3 {
+			p.by4.add(kw[o], kw[o+1], kw[o+2], anchor{kw, o})
+		}
+		// The fourth trigram holds any byte before or after the keyword:
+		// on the side with the rarer pair.
+		if rarity(kw[0])+rarity(kw[1]) >= rarity(kw[3])+rarity(kw[4]) {
+			p.by4.anyFirst(kw[0], kw[1], anchor{kw, -1})
+		} else {
+			p.by4.anyLast(kw[3], kw[4], anchor{kw, 3})
+		}
+	default:
+		b := rarest(kw, 6)
+		for o := b; o < b+4; o++ {
+			p.by4.add(kw[o], kw[o+1], kw[o+2], anchor{kw, o})
+		}
+	}
 }
 
 func sameAnchors(a, b []anchor) bool {
@@ -211,29 +283,43 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 	s := content[:end]
 	line := lo
 	base := unsafe.StringData(s)
-	for i := starts[lo]; i+2 < len(s); {
+	const highs = 0x8080808080808080
+	origin := starts[lo] // where the offsets that are multiples of four count from
+	for i := origin; i+2 < len(s); {
 		found := -1
 		if i+18 <= len(s) {
-			// Eight trigrams, at i, i+2, …, i+14, in one go.
+			// Sixteen bytes: trigrams at i, i+4, i+8 and i+12, and when
+			// a byte is not ASCII at every second offset too.
 			w0, w1 := loadAt(base, i), loadAt(base, i+8)
-			w6, w14 := uint32(w0>>48|w1<<16), uint32(loadAt(base, i+10)>>32)
-			if p.bit(trigramHash(uint32(w0)))|p.bit(trigramHash(uint32(w0>>16)))|p.bit(trigramHash(uint32(w0>>32)))|p.bit(trigramHash(w6))|
-				p.bit(trigramHash(uint32(w1)))|p.bit(trigramHash(uint32(w1>>16)))|p.bit(trigramHash(uint32(w1>>32)))|p.bit(trigramHash(w14)) == 0 {
-				i += 16
-				continue
-			}
-			tri := [8]uint32{uint32(w0), uint32(w0 >> 16), uint32(w0 >> 32), w6, uint32(w1), uint32(w1 >> 16), uint32(w1 >> 32), w14}
-			for k, t := range tri {
-				if found = p.verify(s, i+2*k, trigramHash(t)); found >= 0 {
-					break
+			t4 := [4]uint32{uint32(w0), uint32(w0 >> 32), uint32(w1), uint32(w1 >> 32)}
+			if (w0|w1)&highs == 0 {
+				if p.by4.bit(trigramHash(t4[0]))|p.by4.bit(trigramHash(t4[1]))|p.by4.bit(trigramHash(t4[2]))|p.by4.bit(trigramHash(t4[3])) == 0 {
+					i += 16
+					continue
 				}
+			} else {
+				t2 := [4]uint32{uint32(w0 >> 16), uint32(w0>>48 | w1<<16), uint32(w1 >> 16), uint32(loadAt(base, i+10) >> 32)}
+				for k := range 4 {
+					found = earliest(found, p.by2.verify(p, s, i+4*k, trigramHash(t4[k])))
+					found = earliest(found, p.by2.verify(p, s, i+4*k+2, trigramHash(t2[k])))
+				}
+			}
+			for k := range 4 {
+				found = earliest(found, p.by4.verify(p, s, i+4*k, trigramHash(t4[k])))
 			}
 			if found < 0 {
 				i += 16
 				continue
 			}
 		} else {
-			found = p.verify(s, i, trigramHash(uint32(s[i])|uint32(s[i+1])<<8|uint32(s[i+2])<<16))
+			// The last bytes, every second one: by2 finds every keyword
+			// that starts here, by4 (every fourth) those whose fourfold
+			// trigram is here but whose twofold ones were passed over.
+			t := uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16
+			found = p.by2.verify(p, s, i, trigramHash(t))
+			if (i-origin)%4 == 0 {
+				found = earliest(found, p.by4.verify(p, s, i, trigramHash(t)))
+			}
 			if found < 0 {
 				i += 2
 				continue
@@ -248,24 +334,36 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 		}
 		line++
 		i = starts[line]
+		origin = i
 	}
 	return dst
 }
 
-func (p *prefilter) bit(h uint32) uint64 { return p.bits[h>>6&uint32(len(p.bits)-1)] >> (h & 63) & 1 }
+func (t *trigramTable) bit(h uint32) uint64 {
+	return t.bits[h>>6&uint32(len(t.bits)-1)] >> (h & 63) & 1
+}
 
 // verify returns the offset of a keyword that the trigram at i, of hash h,
 // leads to, or -1.
-func (p *prefilter) verify(s string, i int, h uint32) int {
-	if p.bit(h) == 0 {
+func (t *trigramTable) verify(p *prefilter, s string, i int, h uint32) int {
+	if t.bit(h) == 0 {
 		return -1
 	}
-	for _, a := range p.groups[p.group[h]-1] {
+	for _, a := range t.groups[t.group[h]-1] {
 		if at(p, s, i-a.off, a.kw) {
 			return i - a.off
 		}
 	}
 	return -1
+}
+
+// earliest returns the lesser offset of a and b, either of which may be -1
+// (none).
+func earliest(a, b int) int {
+	if a < 0 || b >= 0 && b < a {
+		return b
+	}
+	return a
 }
 
 // loadAt returns the eight bytes at base+i, little-endian; the caller

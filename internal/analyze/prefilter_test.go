@@ -29,12 +29,34 @@ func TestPrefilterLinesAgree(t *testing.T) {
 	for _, kw := range keywords {
 		pieces = append(pieces, kw, strings.ToUpper(kw), kw[:len(kw)-1], kw[1:])
 	}
-	for range 2000 {
+	// Short texts, and long ones that reach the sixteen-byte steps at
+	// every alignment, ASCII only or not.
+	for k := range 3000 {
+		n := rng.IntN(40)
+		if k%3 == 0 {
+			n = rng.IntN(400)
+		}
 		var b strings.Builder
-		for range rng.IntN(40) {
-			b.WriteString(pieces[rng.IntN(len(pieces))])
+		for range n {
+			piece := pieces[rng.IntN(len(pieces))]
+			if k%2 == 0 && !asciiString(piece) {
+				piece = "y"
+			}
+			b.WriteString(piece)
 		}
 		texts = append(texts, b.String())
+	}
+	// Two keywords on neighbouring lines at every offset, the second
+	// after a non-ASCII byte: the line of the first must be found even
+	// where the second's trigrams are looked at first.
+	for n := range 20 {
+		for _, a := range keywords {
+			for _, b := range keywords {
+				if asciiString(a) && asciiString(b) {
+					texts = append(texts, strings.Repeat("x", n)+a+"\né"+b+strings.Repeat("y", 20))
+				}
+			}
+		}
 	}
 	for _, text := range texts {
 		starts := lineStarts(nil, text)
