@@ -163,7 +163,7 @@ func newPrefilter() *prefilter {
 			p.by2.add(kw[b+1], kw[b+2], kw[b+3], anchor{kw, b + 1})
 		}
 		if ascii {
-			p.addFourfold(kw, rarest, rarity)
+			p.addFourfold(kw)
 		}
 		p.addBigram(kw)
 	}
@@ -173,8 +173,11 @@ func newPrefilter() *prefilter {
 }
 
 // addFourfold enters an ASCII keyword into by4 by four trigrams at
-// consecutive offsets.
-func (p *prefilter) addFourfold(kw string, rarest func(string, int) int, rarity func(byte) int) {
+// consecutive offsets, chosen to be rare in logs: a common trigram would
+// send many positions to the exact comparison.
+func (p *prefilter) addFourfold(kw string) {
+	pair := func(i int) int { return bigramRarity(kw[i], kw[i+1]) }
+	tri := func(i int) int { return min(pair(i), pair(i+1)) }
 	switch len(kw) {
 	case 4:
 		p.by4.anyFirst(kw[0], kw[1], anchor{kw, -1})
@@ -187,14 +190,23 @@ func (p *prefilter) addFourfold(kw string, rarest func(string, int) int, rarity 
 		}
 		// The fourth trigram holds any byte before or after the keyword:
 		// on the side with the rarer pair.
-		if rarity(kw[0])+rarity(kw[1]) >= rarity(kw[3])+rarity(kw[4]) {
+		if pair(0) >= pair(3) {
 			p.by4.anyFirst(kw[0], kw[1], anchor{kw, -1})
 		} else {
 			p.by4.anyLast(kw[3], kw[4], anchor{kw, 3})
 		}
 	default:
-		b := rarest(kw, 6)
-		for o := b; o < b+4; o++ {
+		best, score := 0, -1
+		for b := 0; b+6 <= len(kw); b++ {
+			s := tri(b)
+			for o := b + 1; o < b+4; o++ {
+				s = min(s, tri(o))
+			}
+			if s > score {
+				best, score = b, s
+			}
+		}
+		for o := best; o < best+4; o++ {
 			p.by4.add(kw[o], kw[o+1], kw[o+2], anchor{kw, o})
 		}
 	}
