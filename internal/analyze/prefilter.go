@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math/bits"
 	"strings"
 	"unsafe"
 )
@@ -303,21 +304,21 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 			// Sixteen bytes: trigrams at i, i+4, i+8 and i+12, and when
 			// a byte is not ASCII at every second offset too.
 			w0, w1 := loadAt(base, i), loadAt(base, i+8)
-			t4 := [4]uint32{uint32(w0), uint32(w0 >> 32), uint32(w1), uint32(w1 >> 32)}
-			if (w0|w1)&highs == 0 {
-				if p.by4.bit(trigramHash(t4[0]))|p.by4.bit(trigramHash(t4[1]))|p.by4.bit(trigramHash(t4[2]))|p.by4.bit(trigramHash(t4[3])) == 0 {
-					i += 16
-					continue
-				}
-			} else {
-				t2 := [4]uint32{uint32(w0 >> 16), uint32(w0>>48 | w1<<16), uint32(w1 >> 16), uint32(loadAt(base, i+10) >> 32)}
+			h := [4]uint32{trigramHash(uint32(w0)), trigramHash(uint32(w0 >> 32)), trigramHash(uint32(w1)), trigramHash(uint32(w1 >> 32))}
+			hit := p.by4.bit(h[0]) | p.by4.bit(h[1])<<1 | p.by4.bit(h[2])<<2 | p.by4.bit(h[3])<<3
+			if (w0|w1)&highs != 0 {
+				h2 := [4]uint32{trigramHash(uint32(w0 >> 16)), trigramHash(uint32(w0>>48 | w1<<16)), trigramHash(uint32(w1 >> 16)), trigramHash(uint32(loadAt(base, i+10) >> 32))}
 				for k := range 4 {
-					found = earliest(found, p.by2.verify(p, s, i+4*k, trigramHash(t4[k])))
-					found = earliest(found, p.by2.verify(p, s, i+4*k+2, trigramHash(t2[k])))
+					found = earliest(found, p.by2.verify(p, s, i+4*k, h[k]))
+					found = earliest(found, p.by2.verify(p, s, i+4*k+2, h2[k]))
 				}
+			} else if hit == 0 {
+				i += 16
+				continue
 			}
-			for k := range 4 {
-				found = earliest(found, p.by4.verify(p, s, i+4*k, trigramHash(t4[k])))
+			for ; hit != 0; hit &= hit - 1 {
+				k := bits.TrailingZeros64(hit)
+				found = earliest(found, p.by4.lookup(p, s, i+4*k, h[k]))
 			}
 			if found < 0 {
 				i += 16
@@ -361,6 +362,11 @@ func (t *trigramTable) verify(p *prefilter, s string, i int, h uint32) int {
 	if t.bit(h) == 0 {
 		return -1
 	}
+	return t.lookup(p, s, i, h)
+}
+
+// lookup is verify for a hash whose bit is set.
+func (t *trigramTable) lookup(p *prefilter, s string, i int, h uint32) int {
 	for _, a := range t.groups[t.group[h]-1] {
 		if at(p, s, i-a.off, a.kw) {
 			return i - a.off
