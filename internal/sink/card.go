@@ -272,6 +272,10 @@ func (d *cardDecoder) str() (string, bool) {
 	}
 	start := d.i
 	for d.i < len(d.s) {
+		if d.i+8 <= len(d.s) && !hasSpecial(load64(d.s[d.i:])) {
+			d.i += 8 // eight plain bytes
+			continue
+		}
 		if !special[d.s[d.i]] {
 			d.i++
 			continue
@@ -297,6 +301,26 @@ var special = func() (t [256]bool) {
 	t['"'], t['\\'] = true, true
 	return t
 }()
+
+// load64 reads the first eight bytes of s, the first in the lowest bits.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasSpecial reports whether any byte of x is special: a quote, a
+// backslash or a control character. Each test is exact for the word as a
+// whole: below(x, n) has a high bit set if and only if some byte is below n.
+func hasSpecial(x uint64) bool {
+	below := func(x uint64, n uint64) uint64 { return (x - ones*n) &^ x & highs }
+	return below(x, 0x20)|below(x^(ones*'"'), 1)|below(x^(ones*'\\'), 1) != 0
+}
 
 // unescape finishes a string with escapes that began at start.
 func (d *cardDecoder) unescape(start int) (string, bool) {
