@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"math/bits"
 	"strings"
 	"unsafe"
 )
@@ -300,25 +299,25 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 	origin := starts[lo] // where the offsets that are multiples of four count from
 	for i := origin; i+2 < len(s); {
 		found := -1
+		// Pass over sixteen bytes at a time while they are ASCII and none
+		// of the trigrams at i, i+4, i+8 and i+12 may start a keyword.
+		if i = p.by4.skip(base, i, len(s)); i+2 >= len(s) {
+			break
+		}
 		if i+18 <= len(s) {
-			// Sixteen bytes: trigrams at i, i+4, i+8 and i+12, and when
-			// a byte is not ASCII at every second offset too.
+			// These sixteen bytes: their trigrams at every fourth offset,
+			// and when a byte is not ASCII at every second one too.
 			w0, w1 := loadAt(base, i), loadAt(base, i+8)
 			h := [4]uint32{trigramHash(uint32(w0)), trigramHash(uint32(w0 >> 32)), trigramHash(uint32(w1)), trigramHash(uint32(w1 >> 32))}
-			hit := p.by4.bit(h[0]) | p.by4.bit(h[1])<<1 | p.by4.bit(h[2])<<2 | p.by4.bit(h[3])<<3
 			if (w0|w1)&highs != 0 {
 				h2 := [4]uint32{trigramHash(uint32(w0 >> 16)), trigramHash(uint32(w0>>48 | w1<<16)), trigramHash(uint32(w1 >> 16)), trigramHash(uint32(loadAt(base, i+10) >> 32))}
 				for k := range 4 {
 					found = earliest(found, p.by2.verify(p, s, i+4*k, h[k]))
 					found = earliest(found, p.by2.verify(p, s, i+4*k+2, h2[k]))
 				}
-			} else if hit == 0 {
-				i += 16
-				continue
 			}
-			for ; hit != 0; hit &= hit - 1 {
-				k := bits.TrailingZeros64(hit)
-				found = earliest(found, p.by4.lookup(p, s, i+4*k, h[k]))
+			for k := range 4 {
+				found = earliest(found, p.by4.verify(p, s, i+4*k, h[k]))
 			}
 			if found < 0 {
 				i += 16
@@ -350,6 +349,25 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 		origin = i
 	}
 	return dst
+}
+
+// skip returns the first i+16k, from i on, where sixteen bytes are not
+// all ASCII or one of their trigrams at every fourth offset is in the
+// table, or one where fewer than eighteen bytes are left before end.
+func (t *trigramTable) skip(base *byte, i, end int) int {
+	const highs = 0x8080808080808080
+	for ; i+18 <= end; i += 16 {
+		w0, w1 := loadAt(base, i), loadAt(base, i+8)
+		if (w0|w1)&highs != 0 || t.has(trigramHash(uint32(w0))) || t.has(trigramHash(uint32(w0>>32))) ||
+			t.has(trigramHash(uint32(w1))) || t.has(trigramHash(uint32(w1>>32))) {
+			break
+		}
+	}
+	return i
+}
+
+func (t *trigramTable) has(h uint32) bool {
+	return t.bits[h>>6&uint32(len(t.bits)-1)]&(1<<(h&63)) != 0
 }
 
 func (t *trigramTable) bit(h uint32) uint64 {
