@@ -317,7 +317,9 @@ func (p *prefilter) lines(dst []int32, content string, starts []int, lo, hi int)
 				}
 			}
 			for k := range 4 {
-				found = earliest(found, p.by4.verify(p, s, i+4*k, h[k]))
+				if p.by4.has(h[k]) {
+					found = earliest(found, p.by4.lookup(p, s, i+4*k, h[k]))
+				}
 			}
 			if found < 0 {
 				i += 16
