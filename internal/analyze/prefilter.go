@@ -52,8 +52,29 @@ type prefilter struct {
 type trigramTable struct {
 	bits   [1 << trigramBits / 64]uint64 // hashed trigrams that lead to keywords
 	group  [1 << trigramBits]uint8       // hash → 1 + index into groups
-	groups [][]anchor
+	groups [][]tableAnchor
 	byHash map[uint32][]anchor // while the table is built
+}
+
+// tableAnchor is an anchor with the first eight bytes of its keyword, to
+// compare at once: a text word w holds them when (w|fold)&mask == word (fold
+// sets the case bit of the letters).
+type tableAnchor struct {
+	anchor
+	word, fold, mask uint64
+}
+
+func newTableAnchor(a anchor) tableAnchor {
+	t := tableAnchor{anchor: a}
+	for j := 0; j < min(8, len(a.kw)); j++ {
+		c := a.kw[j]
+		t.word |= uint64(c) << (8 * j)
+		t.mask |= 0xff << (8 * j)
+		if c >= 'a' && c <= 'z' {
+			t.fold |= 0x20 << (8 * j)
+		}
+	}
+	return t
 }
 
 // add enters keyword an.kw by the trigram a, b, c at offset an.off in it.
@@ -85,18 +106,24 @@ func (t *trigramTable) anyLast(a, b byte, an anchor) {
 }
 
 func (t *trigramTable) build() {
+	var lists [][]anchor
 	for h, list := range t.byHash {
 		t.bits[h>>6] |= 1 << (h & 63)
 		idx := -1
-		for g, other := range t.groups {
+		for g, other := range lists {
 			if sameAnchors(other, list) {
 				idx = g
 				break
 			}
 		}
 		if idx < 0 {
-			idx = len(t.groups)
-			t.groups = append(t.groups, list)
+			idx = len(lists)
+			lists = append(lists, list)
+			group := make([]tableAnchor, len(list))
+			for k, a := range list {
+				group[k] = newTableAnchor(a)
+			}
+			t.groups = append(t.groups, group)
 		}
 		if idx >= 255 {
 			panic("analyze: too many prefilter anchor groups")
@@ -387,9 +414,17 @@ func (t *trigramTable) verify(p *prefilter, s string, i int, h uint32) int {
 
 // lookup is verify for a hash whose bit is set.
 func (t *trigramTable) lookup(p *prefilter, s string, i int, h uint32) int {
-	for _, a := range t.groups[t.group[h]-1] {
-		if at(p, s, i-a.off, a.kw) {
-			return i - a.off
+	for k := range t.groups[t.group[h]-1] {
+		a := &t.groups[t.group[h]-1][k]
+		start := i - a.off
+		if start >= 0 && start+8 <= len(s) {
+			if (load64(s, start)|a.fold)&a.mask != a.word || len(a.kw) > 8 && !at(p, s, start+8, a.kw[8:]) {
+				continue
+			}
+			return start
+		}
+		if at(p, s, start, a.kw) {
+			return start
 		}
 	}
 	return -1
