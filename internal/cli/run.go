@@ -171,7 +171,7 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 	// message): a soft limit keeps the garbage collector from letting the
 	// heap grow with the size of the logs.
 	if a.getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(48 << 20)
+		debug.SetMemoryLimit(64 << 20)
 	}
 	p := local.New(local.Config{
 		Open:    func(context.Context, contracts.AnalysisRequest) (source.Source, error) { return src, nil },
