@@ -51,15 +51,10 @@ func (s *Store) InsertFindings(ctx context.Context, cards []contracts.TriageCard
 			return 0, fmt.Errorf("postgres: insert %d findings: %w", len(cards), err)
 		}
 	}
-	sql := stageFindingsSQL
-	if pc.CustomData()[stagingKey] == nil {
-		sql = createStagingSQL + ";\n" + sql
-	}
-	tag, err := pc.CopyFrom(ctx, bytes.NewReader(b.encode(false)), sql)
+	tag, err := pc.CopyFrom(ctx, bytes.NewReader(b.encode(false)), stageFindingsSQL)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: insert %d findings: %w", len(cards), err)
 	}
-	pc.CustomData()[stagingKey] = true
 	return tag.RowsAffected(), nil
 }
 
@@ -94,19 +89,19 @@ const findingsColumns = `id, request_id, build_id, build_url, source, job_id, jo
 
 const copyFindingsSQL = `COPY findings (` + findingsColumns + `) FROM STDIN (FORMAT binary)`
 
-// The staging table is the connection's own: temporary, not logged, emptied
+// The staging table is the session's own: temporary, not logged, emptied
 // at each commit. Ids and times arrive as text for Postgres to parse. It
-// compresses nothing that fits a page, since its rows live a moment.
-const (
-	stagingKey       = "destill.findings_in"
-	createStagingSQL = `CREATE TEMP TABLE IF NOT EXISTS findings_in (
+// compresses nothing that fits a page, since its rows live a moment. All
+// three statements go in one message, one transaction, so a pooler that
+// hands out sessions per transaction keeps them together.
+const stageFindingsSQL = `CREATE TEMP TABLE IF NOT EXISTS findings_in (
     id text, request_id text, build_id text, build_url text, source text, job_id text, job_name text,
     job_url text, job_outcome text, severity text, severity_rank smallint, confidence_score float8,
     line_number integer, end_line integer, message_hash text, normalized_message text,
     normalizer_version integer, raw_message text, message text, context text COMPRESSION lz4,
     pre_context_lines integer, context_note text, rule text, chunk_index integer, log_timestamp text
-) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS`
-	stageFindingsSQL = `COPY findings_in FROM STDIN (FORMAT binary);
+) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS;
+COPY findings_in FROM STDIN (FORMAT binary);
 INSERT INTO findings (` + findingsColumns + `)
 SELECT id::uuid, request_id, build_id, build_url, source, job_id, job_name, job_url, job_outcome,
     severity, severity_rank, confidence_score, line_number, end_line, message_hash,
@@ -114,7 +109,6 @@ SELECT id::uuid, request_id, build_id, build_url, source, job_id, job_name, job_
     context_note, rule, chunk_index, log_timestamp::timestamptz
 FROM findings_in
 ON CONFLICT (id) DO NOTHING`
-)
 
 // findingBatch is cards in the order they are written: by id, each id once
 // (its first card). Postgres then locks ids in the same order in concurrent
