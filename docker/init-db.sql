@@ -144,14 +144,17 @@ $$;
 -- destill status never says completed while cards are still landing). A
 -- completed request's completed_at is its last job or chunk event, whatever
 -- order the events arrived in. p_time is NULL when a card, not an event,
--- completes the request.
+-- completes the request. The request's row is locked before it is read, so
+-- a fold that runs beside the transaction completing the request (a sink's
+-- settle) waits for it and sees the result, instead of writing back the
+-- state it read before.
 CREATE FUNCTION destill_fold_request(p_request_id text, p_time timestamptz)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r requests%ROWTYPE;
 BEGIN
-    SELECT * INTO r FROM requests WHERE request_id = p_request_id;
+    SELECT * INTO r FROM requests WHERE request_id = p_request_id FOR UPDATE;
     IF NOT FOUND OR r.state IN ('failed', 'completed') THEN
         RETURN;
     END IF;
@@ -167,11 +170,11 @@ BEGIN
                 (SELECT max(analyzed_at) FROM request_chunks WHERE request_id = p_request_id),
                 p_time),
             updated_at = now()
-        WHERE request_id = p_request_id;
+        WHERE request_id = p_request_id AND state NOT IN ('failed', 'completed');
     ELSE
         UPDATE requests
         SET state = 'processing', started_at = LEAST(started_at, p_time), updated_at = now()
-        WHERE request_id = p_request_id;
+        WHERE request_id = p_request_id AND state NOT IN ('failed', 'completed');
     END IF;
 END
 $$;

@@ -517,3 +517,78 @@ func TestClean(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// TestSettleDuringCompletion checks that settling a request while another
+// transaction completes it leaves it completed: the settle waits for the
+// request's row and folds what is committed, instead of writing back the
+// state its own snapshot saw.
+func TestSettleDuringCompletion(t *testing.T) {
+	ctx := context.Background()
+	s, url := openStore(t)
+	if err := s.ApplyRequests(ctx, []contracts.AnalysisRequest{{Version: 1, RequestID: "r1", BuildURL: "https://ci/b/1", Timestamp: at(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	events := []contracts.Progress{
+		progress(contracts.ProgressRequestStarted, "", 0, 1, 1),
+		progress(contracts.ProgressJobDiscovered, "j1", 0, 0, 2),
+		progress(contracts.ProgressChunkAnalyzed, "j1", 0, 0, 3),
+	}
+	if err := s.ApplyProgress(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	// The last event, in a transaction left open.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT destill_apply_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		postgres.ProgressArgs(progress(contracts.ProgressJobDone, "j1", 0, 1, 4))...); err != nil {
+		t.Fatal(err)
+	}
+	watch, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	settled := make(chan error, 1)
+	go func() { settled <- s.Settle(ctx, []string{"r1"}) }()
+	// Wait until the settle waits for the row.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := watch.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%destill_fold_request%'").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-settled:
+			t.Fatalf("settle returned (%v) while the completing transaction was open", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the settle never waited for the request's row")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-settled; err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Request(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != pipeline.StateCompleted || got.CompletedAt == nil {
+		t.Errorf("after a settle during completion: state %s, completed_at %v; want completed", got.State, got.CompletedAt)
+	}
+}
