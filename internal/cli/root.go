@@ -33,6 +33,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the operation could not be done
 	exitUsage   = 2 // the command line was wrong
+	exitPartial = 3 // run: results printed, but some job logs could not be read in full
 )
 
 // usageError marks an error the user fixes by changing the command line.

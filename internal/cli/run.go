@@ -246,6 +246,10 @@ func (a *app) run(ctx context.Context, args []string, o runOptions) error {
 			plural(len(st.Jobs), "job"), humanBytes(bytes), plural(chunks, "chunk"), plural(col.Len(), "card"),
 			plural(len(findings), "group"), time.Since(start).Round(time.Millisecond))
 	}
+	if len(jobErrs) > 0 {
+		return exitError{code: exitPartial, err: fmt.Errorf("%d of %d job logs could not be read in full: the results cover what was read",
+			len(jobErrs), len(st.Jobs))}
+	}
 	return nil
 }
 

@@ -3,8 +3,10 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,6 +193,16 @@ func TestRunBadInput(t *testing.T) {
 	for i := range binary {
 		binary[i] = byte(i * 7919 % 251)
 	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	for i := range 20000 {
+		fmt.Fprintf(zw, "step %d: compiling module %d of the build\n", i, i*7)
+		if i%1000 == 999 {
+			fmt.Fprintf(zw, "error: module %d failed to compile\n", i)
+		}
+	}
+	zw.Close()
+	truncated := gz.Bytes()[:gz.Len()/2]
 	attack := []byte("step 1\n\x1b]0;pwned title\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\x1b[H\x1bP+q\x1b\\error: \x1b[31mbuild failed\x1b[0m \x9b31m\n")
 	crlf := write("crlf.log", []byte("compile\r\nerror: cannot find symbol Foo\r\ndone\r\n"))
 	lf := write("lf.log", []byte("compile\nerror: cannot find symbol Foo\ndone\n"))
@@ -217,7 +229,19 @@ func TestRunBadInput(t *testing.T) {
 				t.Errorf("cards = %+v, want the error on line 2 first", cards)
 			}
 		}},
-		{"binary file", []string{"--format", "json", write("bin.log", binary)}, 0, nil},
+		{"binary file", []string{"--format", "json", write("bin.log", binary)}, 1, func(t *testing.T, r result) {
+			if !strings.Contains(r.stderr, "binary data, not a text log") {
+				t.Errorf("stderr = %q, want it to say the file is not a text log", r.stderr)
+			}
+		}},
+		{"truncated gzip", []string{"--format", "jsonl", write("cut.log.gz", truncated)}, 3, func(t *testing.T, r result) {
+			if len(parseJSONL(t, r.stdout)) == 0 {
+				t.Errorf("no cards from the part that was read")
+			}
+			if !strings.Contains(r.stderr, "unexpected EOF") || !strings.Contains(r.stderr, "1 of 1 job logs could not be read in full") {
+				t.Errorf("stderr = %q, want the read error and that the results are partial", r.stderr)
+			}
+		}},
 		{"terminal attack, text output", []string{"--limit", "0", write("attack.log", attack)}, 0, func(t *testing.T, r result) {
 			if strings.IndexByte(r.stdout, 0x1b) >= 0 || strings.IndexByte(r.stdout, 0x07) >= 0 || strings.Contains(r.stdout, "\u009b") {
 				t.Errorf("text output carries control sequences: %q", r.stdout)

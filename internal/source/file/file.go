@@ -4,6 +4,7 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -211,15 +212,28 @@ func decode(ctx context.Context, path string, r io.Reader, closer io.Closer) (io
 		return nil, fmt.Errorf("file: read %s: %w", name, err)
 	}
 	lr := &logReader{ctx: ctx, name: name, r: br, closer: closer}
+	text := br
 	if string(head) == string(gzipMagic) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("file: decompress %s: %w", name, err)
 		}
-		lr.r, lr.gz = zr, zr
+		text = bufio.NewReaderSize(zr, 64<<10)
+		lr.r, lr.gz = text, zr
+	}
+	// Text logs hold no NUL bytes; binary files do, early (a read error
+	// here surfaces when the log is read).
+	if start, _ := text.Peek(binarySniff); bytes.IndexByte(start, 0) >= 0 {
+		return nil, fmt.Errorf("file: %s: %w (a NUL byte at offset %d)", name, ErrBinary, bytes.IndexByte(start, 0))
 	}
 	return lr, nil
 }
+
+// binarySniff is how much of a log's start is looked at for NUL bytes.
+const binarySniff = 8 << 10
+
+// ErrBinary reports a file that holds binary data, not a text log.
+var ErrBinary = errors.New("binary data, not a text log")
 
 // logReader annotates read errors with the file name, stops when ctx is
 // done, and closes what it opened.

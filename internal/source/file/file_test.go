@@ -59,9 +59,10 @@ func readJob(t *testing.T, s *Source, job contracts.Job) []byte {
 func TestSourceReadsPlainGzipBinaryAndStdin(t *testing.T) {
 	dir := t.TempDir()
 	plain := []byte("line 1\nerror: boom\r\nlast line without newline")
-	binary := []byte{0x00, 0xff, 0xfe, '\n', 0x1b, '[', '3', '1', 'm', 0x80, 0x1f}
+	binary := []byte{0x01, 0xff, 0xfe, '\n', 0x1b, '[', '3', '1', 'm', 0x80, 0x1f}
 	stdinLog := []byte("from stdin\n")
 	big := bytes.Repeat([]byte("0123456789abcdef\n"), 100_000) // larger than any buffer
+	lateNUL := append(bytes.Repeat([]byte("text\n"), 2000), 0, '\n')
 
 	tests := []struct {
 		name string
@@ -71,7 +72,8 @@ func TestSourceReadsPlainGzipBinaryAndStdin(t *testing.T) {
 		{"plain", writeFile(t, dir, "build.log", plain), plain},
 		{"gzip with a plain name", writeFile(t, dir, "job.log", gzipBytes(t, plain)), plain},
 		{"gzip large", writeFile(t, dir, "big.log.gz", gzipBytes(t, big)), big},
-		{"binary passes through", writeFile(t, dir, "bin.dat", binary), binary},
+		{"control and invalid bytes pass through", writeFile(t, dir, "bin.dat", binary), binary},
+		{"a NUL after the first 8 KiB passes through", writeFile(t, dir, "late-nul.log", lateNUL), lateNUL},
 		{"single gzip magic byte is plain", writeFile(t, dir, "one", []byte{0x1f}), []byte{0x1f}},
 		{"empty", writeFile(t, dir, "empty.log", nil), []byte{}},
 		{"stdin", Stdin, stdinLog},
@@ -263,5 +265,33 @@ func TestUnreadableFile(t *testing.T) {
 	}
 	if _, err := s.Build(context.Background()); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Build() error = %v, want fs.ErrPermission", err)
+	}
+}
+
+func TestBinaryFilesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 64)...)
+	for _, path := range []string{
+		writeFile(t, dir, "a.out", elf),
+		writeFile(t, dir, "a.out.gz", gzipBytes(t, elf)),
+		writeFile(t, dir, "utf16.log", []byte("e\x00r\x00r\x00o\x00r\x00")),
+	} {
+		s, err := New([]string{path}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Build(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := s.Open(context.Background(), b.Jobs[0])
+		if err == nil {
+			rc.Close()
+			t.Errorf("Open(%s) = nil error, want ErrBinary", path)
+			continue
+		}
+		if !errors.Is(err, ErrBinary) || !strings.Contains(err.Error(), path) {
+			t.Errorf("Open(%s) error = %v, want ErrBinary naming the file", path, err)
+		}
 	}
 }
