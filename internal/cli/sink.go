@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +107,9 @@ func (a *app) runSink(ctx context.Context, cfg sink.Config, o agentOptions) erro
 // waitForStore connects and migrates, retrying with backoff while Postgres
 // is unreachable (it may start after the sink).
 func (a *app) waitForStore(ctx context.Context, log *slog.Logger) (*postgres.Store, error) {
+	if strings.TrimSpace(a.getenv(envDatabaseURL)) == "" {
+		log.Warn(envDatabaseURL+" is not set; using the default of docker/docker-compose.yml", "database", redactURL(defaultDatabaseURL))
+	}
 	wait := 500 * time.Millisecond
 	for {
 		st, err := a.openStore(ctx)
@@ -121,6 +126,9 @@ func (a *app) waitForStore(ctx context.Context, log *slog.Logger) (*postgres.Sto
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.As(err, new(postgres.ErrBadURL)) {
+			return nil, usageError{err}
 		}
 		if !postgres.IsTransient(err) {
 			return nil, err

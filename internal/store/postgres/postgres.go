@@ -40,7 +40,7 @@ type Config struct {
 func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: parse database url: %w", err)
+		return nil, fmt.Errorf("postgres: parse database url: %w", ErrBadURL{err})
 	}
 	pc.MaxConns = cfg.MaxConns
 	if pc.MaxConns <= 0 {
@@ -87,6 +87,9 @@ func IsRejected(err error) bool {
 // (deadlock, serialization). Errors Postgres returns about the statement or
 // its data are not transient.
 func IsTransient(err error) bool {
+	if errors.As(err, new(ErrBadURL)) {
+		return false
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return err != nil
@@ -100,6 +103,12 @@ func IsTransient(err error) bool {
 	}
 	return false
 }
+
+// ErrBadURL is a database URL that cannot be parsed: no retry helps.
+type ErrBadURL struct{ Err error }
+
+func (e ErrBadURL) Error() string { return e.Err.Error() }
+func (e ErrBadURL) Unwrap() error { return e.Err }
 
 // Clean makes s storable as Postgres text: invalid UTF-8 becomes U+FFFD and
 // NUL bytes (which text and jsonb refuse) are dropped.
