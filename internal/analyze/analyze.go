@@ -503,7 +503,7 @@ func (e *Engine) stretch(cards []contracts.TriageCard, c *contracts.LogChunk, li
 		switch {
 		case !plainLine(raw):
 			from := len(buf)
-			buf = sanitize(buf, []byte(raw))
+			buf = showControls(buf, []byte(raw))
 			kept, cut := e.capBytes(buf[from:])
 			buf = buf[:from+len(kept)]
 			if cut {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/destill-ci/destill/internal/sanitize"
 )
 
 // marker is a CI annotation found at the start of a line and removed by the
@@ -161,8 +163,9 @@ func cleanLine(dst, line []byte) ([]byte, lineMeta) {
 			switch {
 			case r == utf8.RuneError && n == 1:
 				dst = utf8.AppendRune(dst, utf8.RuneError)
-			case r >= 0x80 && r <= 0x9f:
-				// C1 controls, including the 8-bit CSI: dropped.
+			case r >= 0x80 && r <= 0x9f || sanitize.IsBidiControl(r):
+				// C1 controls, including the 8-bit CSI, and the invisible
+				// characters that reorder text: dropped.
 			default:
 				dst = append(dst, line[i:i+n]...)
 			}
@@ -395,11 +398,11 @@ func stripMarker(dst []byte, start int) ([]byte, marker) {
 	return dst, markerNone
 }
 
-// sanitize appends s to dst made harmless for a terminal: control characters
+// showControls appends s to dst made harmless for a terminal: control characters
 // other than tab are shown as Unicode control pictures (ESC as ␛), C1
-// controls and invalid UTF-8 as U+FFFD. Nothing is dropped, so the raw line
+// controls, bidirectional controls and invalid UTF-8 as U+FFFD. Nothing is dropped, so the raw line
 // stays recognisable.
-func sanitize(dst, s []byte) []byte {
+func showControls(dst, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -417,7 +420,7 @@ func sanitize(dst, s []byte) []byte {
 			i++
 		default:
 			r, n := utf8.DecodeRune(s[i:])
-			if (r == utf8.RuneError && n == 1) || (r >= 0x80 && r <= 0x9f) {
+			if (r == utf8.RuneError && n == 1) || (r >= 0x80 && r <= 0x9f) || sanitize.IsBidiControl(r) {
 				dst = utf8.AppendRune(dst, utf8.RuneError)
 			} else {
 				dst = append(dst, s[i:i+n]...)

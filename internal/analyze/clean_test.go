@@ -17,6 +17,7 @@ func TestCleanLine(t *testing.T) {
 		{"plain", "hello world", "hello world", 0, markerNone},
 		{"empty", "", "", 0, markerNone},
 		{"crlf", "error: boom\r", "error: boom", 0, markerNone},
+		{"bidi controls dropped", "error: \u202egnp.exe\u202c \u2066x\u2069\u200f", "error: gnp.exe x", 0, markerNone},
 		{"sgr colours", "\x1b[31merror\x1b[0m: boom", "error: boom", 0, markerNone},
 		{"colour inside a token", "lexer.c:212:9: \x1b[01;31m\x1b[Kerror: \x1b[m\x1b[K'tokn' undeclared", "lexer.c:212:9: error: 'tokn' undeclared", 0, markerNone},
 		{"progress redraws", "Pulling: [==>   ] 41%\rPulling: [=====] 100%\rerror: layer digest mismatch", "error: layer digest mismatch", 0, markerNone},
@@ -67,12 +68,13 @@ func TestSanitize(t *testing.T) {
 		{"cr shown", "a\rb", "a␍b"},
 		{"del", "a\x7f", "a␡"},
 		{"c1", "a\u009b", "a\uFFFD"},
+		{"bidi override", "a\u202egnp.exe\u202c", "a\uFFFDgnp.exe\uFFFD"},
 		{"invalid", "a\xff", "a\uFFFD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(sanitize(nil, []byte(tt.in))); got != tt.want {
-				t.Errorf("sanitize(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := string(showControls(nil, []byte(tt.in))); got != tt.want {
+				t.Errorf("showControls(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -102,7 +104,7 @@ func FuzzClean(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		got, _ := cleanLine(nil, raw)
 		checkTerminalSafe(t, "cleanLine", string(got))
-		checkTerminalSafe(t, "sanitize", string(sanitize(nil, raw)))
+		checkTerminalSafe(t, "sanitize", string(showControls(nil, raw)))
 		again, _ := cleanLine(nil, got)
 		if len(again) > len(got) {
 			t.Errorf("cleanLine(cleanLine(%q)) = %q grew from %q", raw, again, got)

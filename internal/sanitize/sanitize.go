@@ -81,7 +81,7 @@ func String(s string) string {
 			col++
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
 			// other controls: dropped
-		case isBidiControl(r):
+		case IsBidiControl(r):
 			// dropped
 		default:
 			b.WriteRune(r)
@@ -115,7 +115,9 @@ func isPlain(s string) bool {
 	return true
 }
 
-func isBidiControl(r rune) bool {
+// IsBidiControl reports whether r is a bidirectional override, embedding,
+// isolate or mark: invisible characters that reorder what a terminal shows.
+func IsBidiControl(r rune) bool {
 	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
 }
 

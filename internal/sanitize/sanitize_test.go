@@ -65,7 +65,7 @@ func checkSafe(t *testing.T, in, s string) {
 		t.Fatalf("String(%q) = %q: invalid UTF-8", in, s)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || isBidiControl(r) {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || IsBidiControl(r) {
 			t.Fatalf("String(%q) = %q: holds control %U", in, s, r)
 		}
 	}
