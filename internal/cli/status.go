@@ -81,6 +81,10 @@ func (a *app) status(ctx context.Context, id string, o statusOptions) error {
 		switch {
 		case errors.Is(err, postgres.ErrNotFound) && o.watch && time.Since(waiting) < 30*time.Second:
 			// A request just submitted appears once the sink stores it.
+			if last == "" {
+				last = "waiting"
+				fmt.Fprintf(a.stdio.Err, "request %s is not recorded yet; waiting up to 30s for the sink to store it\n", id)
+			}
 		case err != nil:
 			return notFound(err, "request "+id)
 		case !o.watch || r.State.Done():
