@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -63,7 +65,22 @@ func Main(ctx context.Context, args []string, stdio Stdio, getenv func(string) s
 	if a.stopProfile != nil {
 		a.stopProfile()
 	}
+	if errors.Is(err, context.Canceled) {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+	}
 	return a.exitCode(err)
+}
+
+// Signaled is the cause of a command's cancellation by a signal.
+type Signaled struct{ Signal os.Signal }
+
+func (s Signaled) Error() string {
+	if s.Signal == syscall.SIGTERM {
+		return "terminated"
+	}
+	return "interrupted"
 }
 
 // exitCode maps an error to an exit code and reports it: the one place that
@@ -72,9 +89,17 @@ func (a *app) exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(a.stdio.Err, "destill: interrupted")
-		return 130
+	var sig Signaled
+	if errors.As(err, &sig) || errors.Is(err, context.Canceled) {
+		fmt.Fprintf(a.stdio.Err, "destill: %s\n", sig.Error())
+		// 128 + the signal's number, as shells report it.
+		if sig.Signal == syscall.SIGTERM {
+			return 128 + int(syscall.SIGTERM)
+		}
+		return 128 + int(syscall.SIGINT)
+	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageError{err}
 	}
 	fmt.Fprintf(a.stdio.Err, "destill: %v\n", err)
 	var ee exitError

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -282,4 +284,48 @@ func TestRunBadInput(t *testing.T) {
 			t.Errorf("CRLF cards %+v, LF cards %+v: want one card each with the same hash and message", a, b)
 		}
 	})
+}
+
+// TestRunExitStatusNamesTheSignal checks that a run ended by SIGTERM or
+// SIGINT exits 128 plus the signal's number, as shells report it, and that
+// an unknown command is a usage error.
+func TestRunExitStatusNamesTheSignal(t *testing.T) {
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+		says string
+	}{{syscall.SIGTERM, 143, "destill: terminated"}, {syscall.SIGINT, 130, "destill: interrupted"}} {
+		// A log on stdin that never ends keeps the run going.
+		cmd := exec.Command(binary(t), "run", "--format", "jsonl", "-")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(stdin, "error: first line")
+		time.Sleep(300 * time.Millisecond)
+		cmd.Process.Signal(tc.sig)
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case err = <-waited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("run still going 20s after %v", tc.sig)
+		}
+		stdin.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != tc.code || !strings.Contains(errb.String(), tc.says) {
+			t.Errorf("after %v: %v, stderr %q; want exit %d saying %q", tc.sig, err, errb.String(), tc.code, tc.says)
+		}
+	}
+	if r := run(t, nil, nil, "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
+		t.Errorf("unknown command: exit %d, stderr %q; want 2 naming it", r.code, r.stderr)
+	}
 }

@@ -154,7 +154,12 @@ func (s *Source) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, er
 		if used {
 			return nil, errors.New("file: open stdin: already read; standard input can be read only once")
 		}
-		r = s.stdin
+		// A read of standard input can block for as long as the writer
+		// keeps it open: it runs apart, so that cancelling stops the job.
+		pr, pw := io.Pipe()
+		go func() { _, err := io.Copy(pw, s.stdin); pw.CloseWithError(err) }()
+		stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+		r, closer = pr, closerFunc(func() error { stop(); return pr.Close() })
 	} else {
 		f, err := openFile(path)
 		if err != nil {
@@ -212,22 +217,19 @@ func decode(ctx context.Context, path string, r io.Reader, closer io.Closer) (io
 		return nil, fmt.Errorf("file: read %s: %w", name, err)
 	}
 	lr := &logReader{ctx: ctx, name: name, r: br, closer: closer}
-	text := br
 	if string(head) == string(gzipMagic) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("file: decompress %s: %w", name, err)
 		}
-		text = bufio.NewReaderSize(zr, 64<<10)
-		lr.r, lr.gz = text, zr
-	}
-	// Text logs hold no NUL bytes; binary files do, early (a read error
-	// here surfaces when the log is read).
-	if start, _ := text.Peek(binarySniff); bytes.IndexByte(start, 0) >= 0 {
-		return nil, fmt.Errorf("file: %s: %w (a NUL byte at offset %d)", name, ErrBinary, bytes.IndexByte(start, 0))
+		lr.r, lr.gz = zr, zr
 	}
 	return lr, nil
 }
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // binarySniff is how much of a log's start is looked at for NUL bytes.
 const binarySniff = 8 << 10
@@ -243,6 +245,7 @@ type logReader struct {
 	r      io.Reader
 	gz     *gzip.Reader
 	closer io.Closer
+	seen   int // bytes of the log read so far, up to binarySniff
 }
 
 func (l *logReader) Read(p []byte) (int, error) {
@@ -250,6 +253,13 @@ func (l *logReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := l.r.Read(p)
+	if l.seen < binarySniff {
+		// Text logs hold no NUL bytes; binary files do, early.
+		if i := bytes.IndexByte(p[:min(n, binarySniff-l.seen)], 0); i >= 0 {
+			return 0, fmt.Errorf("file: %s: %w (a NUL byte at offset %d)", l.name, ErrBinary, l.seen+i)
+		}
+		l.seen += n
+	}
 	if err != nil && err != io.EOF {
 		op := "read"
 		if l.gz != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/source"
@@ -285,13 +286,52 @@ func TestBinaryFilesAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		rc, err := s.Open(context.Background(), b.Jobs[0])
-		if err == nil {
-			rc.Close()
-			t.Errorf("Open(%s) = nil error, want ErrBinary", path)
-			continue
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !errors.Is(err, ErrBinary) || !strings.Contains(err.Error(), path) {
-			t.Errorf("Open(%s) error = %v, want ErrBinary naming the file", path, err)
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if !errors.Is(err, ErrBinary) || !strings.Contains(err.Error(), path) || len(got) != 0 {
+			t.Errorf("reading %s: %d bytes, error %v; want none and ErrBinary naming the file", path, len(got), err)
 		}
+	}
+}
+
+// TestStdinStopsWithItsContext checks that a job reading a standard input
+// that stays open ends when its context does, and that lines already
+// written are read as they arrive.
+func TestStdinStopsWithItsContext(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	s, err := New([]string{Stdin}, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Build(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go pw.Write([]byte("error: first line\n"))
+	rc, err := s.Open(ctx, b.Jobs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	buf := make([]byte, 64)
+	n, err := rc.Read(buf)
+	if err != nil || string(buf[:n]) != "error: first line\n" {
+		t.Fatalf("first read = %q, %v; want the line written so far", buf[:n], err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := rc.Read(buf); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("read after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read of standard input outlived its context")
 	}
 }
