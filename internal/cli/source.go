@@ -76,7 +76,15 @@ func (a *app) openBuildURL(raw string) (source.Source, error) {
 // URL rather than a file: any http(s) URL with a host. Unsupported hosts
 // are then reported by openSource rather than as missing files.
 func isBuildURL(s string) bool {
-	u, err := url.Parse(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	// Anything that starts like a URL ("ftp://…", a malformed "http://[…")
+	// is one: it is reported as an unsupported URL, not as a missing file.
+	if i := strings.Index(s, "://"); i > 0 && strings.IndexFunc(s[:i], func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+	}) < 0 {
+		return true
+	}
+	u, err := url.Parse(s)
 	if err != nil {
 		return false
 	}

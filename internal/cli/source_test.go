@@ -154,7 +154,9 @@ func TestIsBuildURL(t *testing.T) {
 		{"./logs/https.log", false},
 		{"/tmp/http:x", false},
 		{"http:relative", false},
-		{"ftp://example.com/x", false},
+		{"ftp://example.com/x", true}, // reported as an unsupported URL, not a missing file
+		{"http://[::1", true},
+		{"a b://x", false},
 		{"", false},
 	}
 	for _, tt := range tests {

@@ -118,7 +118,15 @@ func statusExit(r postgres.Request) error {
 }
 
 func progressLine(r postgres.Request) string {
-	return fmt.Sprintf("%s: jobs %d/%d, chunks %d/%d, %d findings", r.State, r.JobsDone, r.JobsTotal, r.ChunksAnalyzed, r.ChunksTotal, r.Findings)
+	return fmt.Sprintf("%s: jobs %d/%d, chunks %d/%s, %d findings", r.State, r.JobsDone, r.JobsTotal, r.ChunksAnalyzed, chunksTotal(r), r.Findings)
+}
+
+// chunksTotal is a request's chunk count, known once every job is read.
+func chunksTotal(r postgres.Request) string {
+	if r.JobsDone < r.JobsTotal || r.JobsTotal == 0 && !r.State.Done() {
+		return "?"
+	}
+	return fmt.Sprint(r.ChunksTotal)
 }
 
 func (a *app) writeStatus(w io.Writer, r postgres.Request, format string, now time.Time) error {
@@ -137,7 +145,7 @@ func (a *app) writeStatus(w io.Writer, r postgres.Request, format string, now ti
 		fmt.Fprintf(&b, "error     %s\n", report.Sanitize(r.Error))
 	}
 	fmt.Fprintf(&b, "jobs      %d/%d done\n", r.JobsDone, r.JobsTotal)
-	fmt.Fprintf(&b, "chunks    %d/%d analyzed\n", r.ChunksAnalyzed, r.ChunksTotal)
+	fmt.Fprintf(&b, "chunks    %d/%s analyzed\n", r.ChunksAnalyzed, chunksTotal(r))
 	fmt.Fprintf(&b, "findings  %d\n", r.Findings)
 	if r.SubmittedAt != nil {
 		fmt.Fprintf(&b, "submitted %s (%s ago)\n", r.SubmittedAt.UTC().Format(time.RFC3339), now.Sub(*r.SubmittedAt).Round(time.Second))

@@ -43,8 +43,10 @@ prints text, json (an array) or jsonl (one card a line).`,
   destill view --format jsonl 5b0e… | jq .history`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
-			case o.build == "" && len(args) != 1:
+			case o.build == "" && len(args) == 0:
 				return usageError{errors.New("view needs a request id or --build <url>")}
+			case o.build == "" && len(args) > 1:
+				return usageError{fmt.Errorf("view takes one request id, not %d arguments", len(args))}
 			case o.build != "" && len(args) != 0:
 				return usageError{errors.New("give a request id or --build, not both")}
 			}
@@ -70,6 +72,9 @@ func (a *app) view(ctx context.Context, id string, o viewOptions) error {
 	case "", "text", "json", "jsonl":
 	default:
 		return usageError{fmt.Errorf("unknown --format %q: use text, json or jsonl", o.format)}
+	}
+	if o.limit < 0 {
+		return usageError{fmt.Errorf("--limit %d: give 0 (all) or a positive number", o.limit)}
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
