@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -64,5 +67,30 @@ func (a *app) agentSource(ctx context.Context, req contracts.AnalysisRequest) (s
 	if slices.Contains(req.Files, "-") {
 		return nil, errors.New("the request reads standard input, which an agent cannot: submit files or a build URL")
 	}
-	return a.openSource(ctx, req)
+	src, err := a.openSource(ctx, req)
+	if err != nil {
+		return nil, agentHint(err)
+	}
+	return agentSourceHint{src}, nil
+}
+
+// agentHint says where a token the error asks for must be set: on the
+// agent's host, not where destill run was typed.
+func agentHint(err error) error {
+	if err != nil && strings.Contains(err.Error(), "_TOKEN") {
+		return fmt.Errorf("%w (in the environment of destill ingest)", err)
+	}
+	return err
+}
+
+type agentSourceHint struct{ source.Source }
+
+func (s agentSourceHint) Build(ctx context.Context) (source.Build, error) {
+	b, err := s.Source.Build(ctx)
+	return b, agentHint(err)
+}
+
+func (s agentSourceHint) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, error) {
+	rc, err := s.Source.Open(ctx, job)
+	return rc, agentHint(err)
 }

@@ -165,3 +165,15 @@ func TestIsBuildURL(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentHintNamesTheIngestHost(t *testing.T) {
+	base := errors.New("buildkite: no API token: set BUILDKITE_API_TOKEN")
+	got := agentHint(base)
+	if !errors.Is(got, base) || !strings.Contains(got.Error(), "in the environment of destill ingest") {
+		t.Errorf("agentHint(%v) = %v, want the error wrapped with where to set the token", base, got)
+	}
+	other := errors.New("file: open x: no such file")
+	if agentHint(other) != other || agentHint(nil) != nil {
+		t.Error("agentHint changed an error that names no token")
+	}
+}
