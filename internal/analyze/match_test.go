@@ -106,3 +106,63 @@ func TestLowerCase(t *testing.T) {
 		}
 	}
 }
+
+// TestLitScannerAgrees checks the one-pass literal scan against a plain
+// search for every literal it claims to have looked for, on fixture and
+// corpus lines and on random text made of literal pieces.
+func TestLitScannerAgrees(t *testing.T) {
+	var lines []string
+	for _, log := range fixtureLogs(t) {
+		lines = append(lines, strings.Split(log, "\n")...)
+	}
+	paths, _ := filepath.Glob(filepath.Join(corpusDir(), "logchunks", "logs", "*", "*", "failed", "*.log.gz"))
+	for i, path := range paths {
+		if i%13 == 0 {
+			lines = append(lines, strings.Split(readGz(t, path), "\n")...)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{" ", "x", "É", "1", ":"}
+	for _, l := range matchers.lits {
+		pieces = append(pieces, l.s, strings.ToUpper(l.s), l.s[:len(l.s)/2], l.s[len(l.s)/2:])
+	}
+	for range 3000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		lines = append(lines, b.String())
+	}
+	checked := 0
+	for _, line := range lines {
+		tl := strings.TrimLeft(line, " \t")
+		if tl == "" {
+			continue
+		}
+		var buf []byte
+		lower, ascii := lowerCase(tl, &buf)
+		c := checkLine(tl, lower, ascii)
+		for k, l := range matchers.lits {
+			w, bit := k>>6, uint64(1)<<(k&63)
+			if c.known[w]&bit == 0 {
+				continue
+			}
+			var want bool
+			switch l.kind {
+			case needLit:
+				want = strings.Contains(lower, l.s)
+			case foldGateLit:
+				want = !c.foldSafe || strings.Contains(lower, l.s)
+			case gateLit:
+				want = strings.Contains(tl, l.s)
+			}
+			if got := c.has[w]&bit != 0; got != want {
+				t.Fatalf("line %q: literal %q (kind %d) found = %v, want %v", tl, l.s, l.kind, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < 100000 {
+		t.Errorf("only %d literal checks, want many", checked)
+	}
+}
