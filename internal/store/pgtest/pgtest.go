@@ -33,6 +33,11 @@ import (
 // EnvURL names the variable that points tests at an existing server.
 const EnvURL = "DESTILL_TEST_DATABASE_URL"
 
+// EnvDurable, when set, keeps the throwaway server's durability settings
+// (fsync, synchronous commit, full page writes) at Postgres's defaults, for
+// benchmarks that should pay what a real server pays per commit.
+const EnvDurable = "PGTEST_DURABLE"
+
 // DefaultBinDir holds initdb and postgres.
 const DefaultBinDir = "/usr/lib/postgresql/15/bin"
 
@@ -172,11 +177,12 @@ func (s *Server) Restart() error {
 		return nil
 	}
 	s.log = &bytes.Buffer{}
-	cmd := exec.Command(filepath.Join(s.binDir, "postgres"), "-D", s.dataDir(),
-		"-k", s.dir, "-p", "5432",
-		"-c", "listen_addresses=",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200", "-c", "shared_buffers=128MB")
+	args := []string{"-D", s.dataDir(), "-k", s.dir, "-p", "5432", "-c", "listen_addresses=",
+		"-c", "max_connections=200", "-c", "shared_buffers=128MB"}
+	if os.Getenv(EnvDurable) == "" {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(s.binDir, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := cmd.Start(); err != nil {
