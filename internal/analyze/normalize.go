@@ -57,6 +57,21 @@ func Normalize(message string) string {
 		// Looking at the output, not the input, keeps Normalize idempotent.
 		n := len(b)
 		atBoundary := n == 0 || !isAlnum(b[n-1]) && !(b[n-1] == '.' && n >= 2 && isAlnum(b[n-2]))
+		if atBoundary && isLetter(c) && (n == 0 || !isWordJoin(b[n-1])) {
+			// A word of letters that ends the message or is followed by
+			// neither a digit nor a joiner is no host, date, hex id, UUID or
+			// time: it is kept as it is, at once.
+			e := i + 1
+			for e < len(s) && isLetter(s[e]) {
+				e++
+			}
+			if (e == len(s) || !isAlnum(s[e]) && !isWordJoin(s[e])) && userValueLen(b, s[i:]) == 0 &&
+				(dateNameLens[c|0x20-'a']>>min(e-i, 63)&1 == 0 || namedDateLen(s[i:]) == 0) {
+				b = append(b, s[i:e]...)
+				i = e
+				continue
+			}
+		}
 		if atBoundary && c == '-' && i+1 < len(s) && isDigit(s[i+1]) {
 			// A sign belongs to its number.
 			if k, ph := maskAt(s, i+1); k > 0 && ph == phNum {
@@ -519,6 +534,20 @@ func byInitial(names ...string) *[26][]string {
 // RFC 1123 and people write them: "Fri Jun 17 20:55:07 2005", "Jun 14
 // 15:16:01", "Mon, 02 Jan 2006 15:04:05 -0700", "Jan 2, 2006". A month and
 // day alone (Jun 17) are not enough: a time or a year must follow.
+// dateNameLens has, for each initial, bit n set when a weekday or month
+// name of n letters starts with it: a word of letters can start a named
+// date only then.
+var dateNameLens = func() (lens [26]uint64) {
+	for _, names := range []*[26][]string{weekdays, months} {
+		for k, list := range names {
+			for _, w := range list {
+				lens[k] |= 1 << len(w)
+			}
+		}
+	}
+	return lens
+}()
+
 func namedDateLen(s string) int {
 	n := 0
 	if w := nameLen(s, weekdays); w > 0 {
