@@ -318,3 +318,29 @@ func TestAnnouncedDetail(t *testing.T) {
 		})
 	}
 }
+
+// TestCIReport: a runner's own statement that a step failed marks where the
+// job failed, while a passing test that merely names an exit code does not.
+func TestCIReport(t *testing.T) {
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{"Error! The 'unit' test step finished with a non-zero exit code", true},
+		{"command exited with non-zero exit status", true},
+		{"##[error]Process completed with exit code 2.", true},
+		{"The command \"make test\" exited with 1.", true},
+		{"[ RUN      ] shell functions os_system returns non-zero exit code: 49.05 ms OK", false},
+		{"it reports a non-zero exit code to the caller", false},
+	}
+	e := New(Config{})
+	for _, tt := range tests {
+		var got bool
+		for _, c := range e.Analyze(wholeLog(t, tt.line)) {
+			got = got || isCIReport(c.Rule)
+		}
+		if got != tt.want {
+			t.Errorf("%q: CI report = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
