@@ -244,10 +244,15 @@ func (e *Engine) Analyze(c *contracts.LogChunk) []contracts.TriageCard {
 		// An announcing line holds a keyword ("aborted!", "ERROR"): the
 		// line before i can announce it only when it is a hit, or when
 		// it lies before the scanned lines.
-		prevHit := i-1 < lo || k > 0 && int(s.hits[k-1]) == i-1
+		// A list of failures ("There were 2 errors:", "3 failing") may
+		// leave a blank line before its first item.
+		prevHit := i-1 < lo || k > 0 && (int(s.hits[k-1]) == i-1 || int(s.hits[k-1]) == i-2 && listHeaderLine(lines, i-2) && blankLine(lines, i-1))
 		cands = e.candidate(cands, lines, i, true, prevHit)
 		if i+1 <= hi && (k+1 == len(s.hits) || int(s.hits[k+1]) != i+1) {
 			cands = e.candidate(cands, lines, i+1, false, true)
+			if i+2 <= hi && (k+1 == len(s.hits) || int(s.hits[k+1]) != i+2) && listHeaderLine(lines, i) && blankLine(lines, i+1) {
+				cands = e.candidate(cands, lines, i+2, false, true)
+			}
 		}
 	}
 	s.cands = cands

@@ -302,14 +302,16 @@ func TestAnnouncedDetail(t *testing.T) {
 		{"R CMD check step", "* checking package dependencies ... ERROR\nPackage required but not available: 'x'\n\nSee section 'The DESCRIPTION file'", 2},
 		{"bare status after the step", "* checking tests ...\n  Running 'test-all.R'\n ERROR\nRunning the tests in 'tests/test-all.R' failed.\nLast 13 lines of output:", 4},
 		{"rake", "rake aborted!\nDon't know how to build task 'x'", 2},
+		{"phpunit list", "Time: 2 seconds\n\nThere was 1 failure:\n\n1) Acme\\CartTest::testTotal\nFailed asserting that 3 is identical to 4.", 5},
+		{"mocha list", "  12 passing (3s)\n  1 failing\n\n  1) Cart totals:\n     AssertionError: expected 3 to equal 4", 4},
 	}
 	e := New(Config{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, c := range e.Analyze(wholeLog(t, tt.content)) {
 				if c.LineNumber == tt.want {
-					if c.Rule != "announced-error" {
-						t.Errorf("line %d: rule %s, want announced-error", tt.want, c.Rule)
+					if c.Rule != "announced-error" && c.Rule != "numbered-fail" {
+						t.Errorf("line %d: rule %s, want announced-error or numbered-fail", tt.want, c.Rule)
 					}
 					return
 				}

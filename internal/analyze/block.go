@@ -1,6 +1,9 @@
 package analyze
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // extendBlock returns the last line of the finding that starts at line i
 // and the line whose text best names the error. Blocks span at most
@@ -101,10 +104,47 @@ func announce(lines *chunkLines, i int, m match, ok bool) (match, bool) {
 	if ok && m.class == classCause || i == 0 {
 		return m, ok
 	}
+	if firstListed(lines, i) {
+		return match{rule: "numbered-fail", sev: sevError, score: 0.85, class: classCause}, true
+	}
 	if !ok && announced(lines, i) || announcedStatus(lines, i) {
 		return match{rule: "announced-error", sev: sevError, score: 0.85, class: classCause}, true
 	}
 	return m, ok
+}
+
+// firstListed reports whether line i is the first item ("1) …") of a list
+// of failures that the line before it, or the one before a blank line,
+// announces: PHPUnit's "There were 2 errors:", mocha's "3 failing".
+func firstListed(lines *chunkLines, i int) bool {
+	if !strings.Contains(lines.raw(i), "1) ") {
+		return false
+	}
+	cur := strings.TrimSpace(lines.clean(i).text)
+	if !strings.HasPrefix(cur, "1) ") || len(cur) == len("1) ") {
+		return false
+	}
+	j := i - 1
+	if j > 0 && blankLine(lines, j) {
+		j--
+	}
+	return listHeaderLine(lines, j)
+}
+
+// listHeaderLine reports whether line i announces a list of failures.
+func listHeaderLine(lines *chunkLines, i int) bool {
+	t := strings.TrimSpace(lines.clean(i).text)
+	if !strings.HasSuffix(t, ":") && !strings.HasSuffix(t, "failing") {
+		return false
+	}
+	return listHeader.MatchString(t)
+}
+
+var listHeader = regexp.MustCompile(`^(?:There (?:was|were) \d+ (?:failures?|errors?):|\d+ failing)$`)
+
+// blankLine reports whether line i holds nothing once cleaned.
+func blankLine(lines *chunkLines, i int) bool {
+	return strings.TrimSpace(lines.clean(i).text) == ""
 }
 
 // announcedStatus reports whether the line before i is a status of ERROR
