@@ -74,6 +74,7 @@ func fixture(name string) string { return filepath.Join("..", "..", "testdata", 
 
 type card struct {
 	ID          string   `json:"id"`
+	JobName     string   `json:"job_name"`
 	LineNumber  int      `json:"line_number"`
 	Severity    string   `json:"severity"`
 	Message     string   `json:"message"`
@@ -234,6 +235,15 @@ func TestRunBadInput(t *testing.T) {
 		{"binary file", []string{"--format", "json", write("bin.log", binary)}, 1, func(t *testing.T, r result) {
 			if !strings.Contains(r.stderr, "binary data, not a text log") {
 				t.Errorf("stderr = %q, want it to say the file is not a text log", r.stderr)
+			}
+		}},
+		{"escape sequences in the file name", []string{"--format", "jsonl", write("evil\x1b]0;pwned\x07\x1b[2J.log", []byte("error: boom\n"))}, 0, func(t *testing.T, r result) {
+			cards := parseJSONL(t, r.stdout)
+			if want := filepath.Join(dir, "evil.log"); len(cards) != 1 || cards[0].JobName != want {
+				t.Errorf("cards = %+v, want one whose job_name is %q", cards, want)
+			}
+			if strings.Contains(r.stdout, `\u001b`) || strings.Contains(r.stdout, `\u0007`) {
+				t.Errorf("jsonl output carries control characters: %s", r.stdout)
 			}
 		}},
 		{"truncated gzip", []string{"--format", "jsonl", write("cut.log.gz", truncated)}, 3, func(t *testing.T, r result) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/source"
 	"github.com/destill-ci/destill/internal/source/apiclient"
 )
@@ -139,16 +140,18 @@ func ran(j apiJob) bool {
 	return false
 }
 
+// jobName is how a job is shown: the first line of its name, label or
+// command, whichever has one, less the escape sequences and control
+// characters it may carry (see package sanitize), so that no output carries
+// them.
 func jobName(j apiJob) string {
 	name := ""
 	for _, p := range []*string{j.Name, j.Label, j.Command} {
-		if p != nil && strings.TrimSpace(*p) != "" {
-			name = strings.TrimSpace(*p)
-			break
+		if p != nil {
+			if name = firstLine(*p); name != "" {
+				break
+			}
 		}
-	}
-	if i := strings.IndexByte(name, '\n'); i >= 0 {
-		name = name[:i] + " …"
 	}
 	if name == "" {
 		name = "job " + j.ID
@@ -157,6 +160,20 @@ func jobName(j apiJob) string {
 		name = fmt.Sprintf("%s (%d/%d)", name, *j.ParallelGroupIndex+1, *j.ParallelGroupTotal)
 	}
 	return name
+}
+
+// firstLine is the first line of s, trimmed and sanitized, marked with " …"
+// when more lines follow; empty when nothing of it is left.
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	more := ""
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s, more = s[:i], " …"
+	}
+	if s = strings.TrimSpace(sanitize.String(s)); s == "" {
+		return ""
+	}
+	return s + more
 }
 
 func jobURL(j apiJob, buildURL string) string {

@@ -529,3 +529,35 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestJobName checks the name a job is shown by: the first non-blank of
+// name, label and command, its first line only, with no escape sequence or
+// control character left (every output takes the name as it is here).
+func TestJobName(t *testing.T) {
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		name string
+		job  apiJob
+		want string
+	}{
+		{"name", apiJob{Name: str(":go: test"), Label: str("label")}, ":go: test"},
+		{"blank name falls back to label", apiJob{Name: str("  "), Label: str("lint")}, "lint"},
+		{"command's first line", apiJob{Command: str("make deps\nmake test")}, "make deps …"},
+		{"nothing", apiJob{ID: "01890f1e"}, "job 01890f1e"},
+		{"parallel", apiJob{Name: str("shard"), ParallelGroupIndex: intp(1), ParallelGroupTotal: intp(4)}, "shard (2/4)"},
+		{"title and screen sequences", apiJob{Name: str("evil\x1b]0;pwned\x07\x1b[2J step")}, "evil step"},
+		{"clipboard sequence", apiJob{Name: str("clip\x1b]52;c;ZXZpbA==\x07board")}, "clipboard"},
+		{"8-bit CSI", apiJob{Name: str("c1\u009b31m step")}, "c1 step"},
+		{"bidi override", apiJob{Name: str("bidi \u202eesrever")}, "bidi esrever"},
+		{"CRLF command", apiJob{Command: str("make\r\nmore")}, "make …"},
+		{"only escapes falls back to label", apiJob{Name: str("\x1b[31m\x1b[0m"), Label: str("label")}, "label"},
+		{"only escapes everywhere", apiJob{ID: "01890f1e", Name: str("\x1b]0;x\x07")}, "job 01890f1e"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := jobName(tt.job); got != tt.want {
+				t.Errorf("jobName() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

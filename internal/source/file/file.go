@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/source"
 )
 
@@ -67,9 +68,10 @@ func New(paths []string, stdin io.Reader) (*Source, error) {
 			}
 			seenStdin = true
 		}
+		id := jobID(i, p)
 		s.jobs = append(s.jobs, contracts.Job{
-			ID:      jobID(i, p),
-			Name:    p,
+			ID:      id,
+			Name:    jobName(p, id),
 			Outcome: contracts.OutcomeUnknown,
 		})
 	}
@@ -95,6 +97,16 @@ func jobID(i int, path string) string {
 		}
 	}
 	return b.String()
+}
+
+// jobName is how a job is shown: its path as given, less the escape
+// sequences and control characters a file name can hold (see package
+// sanitize), so that no output carries them; its id when nothing is left.
+func jobName(path, id string) string {
+	if name := sanitize.String(path); name != "" {
+		return name
+	}
+	return id
 }
 
 // buildID derives a deterministic build id from the paths as given.

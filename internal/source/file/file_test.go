@@ -335,3 +335,34 @@ func TestStdinStopsWithItsContext(t *testing.T) {
 		t.Fatal("a read of standard input outlived its context")
 	}
 }
+
+// TestJobNamesAreSafeToPrint checks that a path given on the command line
+// names its job without the escape sequences and control characters a file
+// name can hold: every output takes the name as the source gives it.
+func TestJobNamesAreSafeToPrint(t *testing.T) {
+	tests := []struct {
+		path string
+		want string
+	}{
+		{"build.log", "build.log"},
+		{"logs/job 1.log", "logs/job 1.log"},
+		{"-", "-"},
+		{"evil\x1b]0;pwned\x07\x1b[2J.log", "evil.log"},
+		{"dir/clip\x1b]52;c;ZXZpbA==\x07.log", "dir/clip.log"},
+		{"c1\u009b2J.log", "c1.log"},
+		{"bidi\u202egol.txt", "bidigol.txt"},
+		{"tab\tand\nnewline.log", "tab     and newline.log"},
+		{"\x1b[31m", "1-__31m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			s, err := New([]string{tt.path}, strings.NewReader(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.jobs[0].Name; got != tt.want {
+				t.Errorf("New(%q) job name = %q, want %q", tt.path, got, tt.want)
+			}
+		})
+	}
+}

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/destill-ci/destill/contracts"
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/destill-ci/destill/internal/source"
 )
 
@@ -103,10 +105,7 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 		}
 		id := strconv.FormatInt(j.ID, 10)
 		ids[id] = true
-		job := contracts.Job{ID: id, Name: j.Name, URL: j.HTMLURL, Outcome: outcome(j)}
-		if job.Name == "" {
-			job.Name = "job " + id
-		}
+		job := contracts.Job{ID: id, Name: jobName(j), URL: j.HTMLURL, Outcome: outcome(j)}
 		if job.URL == "" {
 			job.URL = fmt.Sprintf("https://github.com/%s/%s/actions/runs/%d/job/%d", s.ref.Owner, s.ref.Repo, s.ref.RunID, j.ID)
 		}
@@ -120,6 +119,16 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 	s.fetched, s.jobs = true, ids
 	s.mu.Unlock()
 	return out, nil
+}
+
+// jobName is how a job is shown: its name less the escape sequences and
+// control characters it may carry (see package sanitize), so that no output
+// carries them; "job <id>" when nothing is left.
+func jobName(j apiJob) string {
+	if name := strings.TrimSpace(sanitize.String(j.Name)); name != "" {
+		return name
+	}
+	return "job " + strconv.FormatInt(j.ID, 10)
 }
 
 // hasLog reports whether a job ran, so it has (or will have) a log.

@@ -3,6 +3,7 @@ package githubactions
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -493,6 +494,48 @@ func TestNextLink(t *testing.T) {
 	for _, tt := range tests {
 		if got := nextLink(tt.header); got != tt.want {
 			t.Errorf("nextLink(%q) = %q, want %q", tt.header, got, tt.want)
+		}
+	}
+}
+
+// TestJobNamesAreSafeToPrint checks that a job name from the API reaches
+// destill without the escape sequences and control characters it may
+// carry: every output (JSON, text, the terminal UI, Postgres) takes the
+// name as the source gives it.
+func TestJobNamesAreSafeToPrint(t *testing.T) {
+	tests := []struct {
+		name string // as the API gives it
+		want string
+	}{
+		{"test (ubuntu-latest)", "test (ubuntu-latest)"},
+		{"evil\x1b]0;pwned\x07\x1b[2J build", "evil build"},
+		{"clip\x1b]52;c;ZXZpbA==\x07board", "clipboard"},
+		{"c1\u009b31m csi", "c1 csi"},
+		{"bidi \u202eesrever", "bidi esrever"},
+		{"two\nlines", "two lines"},
+		{"\x1b[31m\x1b[0m", "job 7"},
+		{"  padded\t", "padded"},
+	}
+	f := newFakeAPI(t)
+	var jobs []apiJob
+	for i, tt := range tests {
+		jobs = append(jobs, apiJob{ID: int64(i + 1), RunID: 9001, Name: tt.name, Status: "completed", Conclusion: new("failure")})
+	}
+	page, err := json.Marshal(apiJobs{TotalCount: len(jobs), Jobs: jobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pages = []string{string(page), `{"total_count":0,"jobs":[]}`}
+	b, err := newSource(t, runURL, f.config(&sourcetest.Sleeper{})).Build(context.Background())
+	if err != nil {
+		t.Fatalf("Build() error = %v", err)
+	}
+	if len(b.Jobs) != len(tests) {
+		t.Fatalf("Build() listed %d jobs, want %d", len(b.Jobs), len(tests))
+	}
+	for i, tt := range tests {
+		if got := b.Jobs[i].Name; got != tt.want {
+			t.Errorf("job named %q: Name = %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }
