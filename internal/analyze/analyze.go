@@ -165,7 +165,7 @@ func (l *chunkLines) clean(i int) *cleanedLine {
 	if plainLine(raw) {
 		c.text = strings.TrimRight(raw, " \t")
 	} else {
-		l.buf, c.meta = cleanLine(l.buf[:0], []byte(raw))
+		l.buf, c.meta = cleanLine(l.buf[:0], raw)
 		c.text = l.arena.str(l.buf)
 	}
 	return c

@@ -44,7 +44,7 @@ func (m lineMeta) timestamp() *time.Time {
 // normalizing: escape sequences, progress redraws, CI timestamps and markers
 // removed (see cleanLine).
 func Clean(line string) string {
-	b, _ := cleanLine(nil, []byte(line))
+	b, _ := cleanLine(nil, line)
 	return string(b)
 }
 
@@ -71,9 +71,10 @@ func plainLine(line string) bool {
 	if line == "" {
 		return true
 	}
-	if c := line[0]; c == '#' || c == ':' || c >= '0' && c <= '9' && len(line) >= 21 {
+	if c := line[0]; c == '#' || c == ':' || c >= '0' && c <= '9' && len(line) >= 21 || c == '[' && bracketTime(line) > 0 {
 		return false
 	}
+	tabs := 0
 	for i := 0; ; {
 		i = printableEnd(line, i)
 		if i == len(line) {
@@ -82,8 +83,139 @@ func plainLine(line string) bool {
 		if line[i] != '\t' {
 			return false
 		}
+		// A line of `gh run view --log` starts with the job and the
+		// step, each ended by a tab, then a timestamp.
+		if tabs++; tabs == 2 && looksGithubTime(line[i+1:]) {
+			return false
+		}
 		i++
 	}
+}
+
+// looksGithubTime reports whether s starts with the shape of a GitHub
+// Actions timestamp, "2024-01-02T03:…".
+func looksGithubTime(s string) bool {
+	return len(s) >= 21 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[0] >= '0' && s[0] <= '9'
+}
+
+// linePrefix recognises what a CI or a tool writes before each line of
+// output and returns the line's time in Unix milliseconds, when the prefix
+// gives it in UTC, and the prefix's length including its space, or n == 0:
+//
+//   - a GitHub Actions timestamp, "2024-01-02T03:04:05.1234567Z ";
+//   - the job and step of `gh run view --log` before one, each ended by a
+//     tab;
+//   - a Docker BuildKit step and elapsed time, "#12 3.456 ";
+//   - a time or date and time in brackets, "[03:04:05] ",
+//     "[2024-01-02 03:04:05.123] ".
+func linePrefix(b string) (ms int64, n int) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	switch c := b[0]; {
+	case c >= '0' && c <= '9':
+		return githubTimestamp(b)
+	case c == '#':
+		return 0, buildkitPrefix(b)
+	case c == '[':
+		return 0, bracketTime(b)
+	}
+	// gh run view --log: job TAB step TAB timestamp.
+	tab1 := strings.IndexByte(b[:min(len(b), 256)], '\t')
+	if tab1 < 0 {
+		return 0, 0
+	}
+	tab2 := strings.IndexByte(b[tab1+1:min(len(b), tab1+1+256)], '\t')
+	if tab2 < 0 {
+		return 0, 0
+	}
+	at := tab1 + 1 + tab2 + 1
+	if ms, n := githubTimestamp(b[at:]); n > 0 {
+		return ms, at + n
+	}
+	return 0, 0
+}
+
+// buildkitPrefix returns the length of a Docker BuildKit output prefix,
+// "#<step> <seconds>.<fraction> ", or 0.
+func buildkitPrefix(b string) int {
+	i := 1
+	j := digitsEnd(b, i)
+	if j == i || j >= len(b) || b[j] != ' ' {
+		return 0
+	}
+	i = j + 1
+	j = digitsEnd(b, i)
+	if j == i || j >= len(b) || b[j] != '.' {
+		return 0
+	}
+	i = j + 1
+	j = digitsEnd(b, i)
+	if j == i || j > len(b) {
+		return 0
+	}
+	if j == len(b) {
+		return j
+	}
+	if b[j] != ' ' {
+		return 0
+	}
+	return j + 1
+}
+
+// bracketTime returns the length of a bracketed time prefix with its
+// space, "[03:04:05] " or "[2024-01-02 03:04:05.123] ", or 0. The time may
+// carry a fraction and a zone ("Z", "+01:00").
+func bracketTime[T string | []byte](b T) int {
+	i := 1
+	if j := digitsEnd(b, i); j-i == 4 {
+		// A date, then a space or T.
+		if !(len(b) > j+7 && b[j] == '-' && digitsEnd(b, j+1) == j+3 && b[j+3] == '-' && digitsEnd(b, j+4) == j+6 && (b[j+6] == ' ' || b[j+6] == 'T')) {
+			return 0
+		}
+		i = j + 7
+	}
+	// HH:MM:SS
+	if !(digitsEnd(b, i) == i+2 && len(b) > i+5 && b[i+2] == ':' && digitsEnd(b, i+3) == i+5 && len(b) > i+6 && b[i+5] == ':' && digitsEnd(b, i+6) == i+8) {
+		return 0
+	}
+	i += 8
+	if i < len(b) && (b[i] == '.' || b[i] == ',') {
+		j := digitsEnd(b, i+1)
+		if j == i+1 {
+			return 0
+		}
+		i = j
+	}
+	switch {
+	case i < len(b) && b[i] == 'Z':
+		i++
+	case i < len(b) && (b[i] == '+' || b[i] == '-'):
+		j := digitsEnd(b, i+1)
+		if j < len(b) && b[j] == ':' {
+			j = digitsEnd(b, j+1)
+		}
+		i = j
+	}
+	if i >= len(b) || b[i] != ']' {
+		return 0
+	}
+	i++
+	if i < len(b) {
+		if b[i] != ' ' {
+			return 0
+		}
+		i++
+	}
+	return i
+}
+
+// digitsEnd returns the end of the run of ASCII digits at b[i:].
+func digitsEnd[T string | []byte](b T, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // printableEnd returns the end of the run of printable ASCII bytes (0x20 to
@@ -108,7 +240,8 @@ func printableEnd[T string | []byte](s T, i int) int {
 // show it, and returns it with what it learned about the line:
 //
 //   - a trailing CR (CRLF line ends) is dropped;
-//   - a leading GitHub Actions timestamp is removed and kept as the time;
+//   - a leading prefix that a CI or tool writes on every line (see
+//     linePrefix) is removed, and its time kept when it gives one;
 //   - ANSI escape sequences (CSI, OSC, APC, DCS, PM, SOS and two-byte ones)
 //     are removed; a Buildkite `ESC _bk;t=<ms> BEL` marker gives the time;
 //   - of `\r`-separated progress redraws only the last non-blank segment is
@@ -120,12 +253,12 @@ func printableEnd[T string | []byte](s T, i int) int {
 //   - trailing white space is trimmed.
 //
 // The result is valid UTF-8 free of control characters other than tab.
-func cleanLine(dst, line []byte) ([]byte, lineMeta) {
+func cleanLine(dst []byte, line string) ([]byte, lineMeta) {
 	var meta lineMeta
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	if ms, n := githubTimestamp(line); n > 0 {
+	if ms, n := linePrefix(line); n > 0 {
 		meta.tsMillis = ms
 		line = line[n:]
 	}
@@ -159,7 +292,7 @@ func cleanLine(dst, line []byte) ([]byte, lineMeta) {
 			dst = append(dst, line[i:j]...)
 			i = j
 		default:
-			r, n := utf8.DecodeRune(line[i:])
+			r, n := utf8.DecodeRuneInString(line[i:])
 			switch {
 			case r == utf8.RuneError && n == 1:
 				dst = utf8.AppendRune(dst, utf8.RuneError)
@@ -200,7 +333,7 @@ func blank(b []byte) bool {
 // escapeLen returns the length of the escape sequence at the start of b
 // (b[0] is ESC) and, for a well-formed Buildkite timestamp marker, its time in
 // Unix milliseconds. An unterminated sequence runs to the end of b.
-func escapeLen(b []byte) (n int, ms int64) {
+func escapeLen(b string) (n int, ms int64) {
 	if len(b) < 2 {
 		return len(b), 0
 	}
@@ -251,7 +384,7 @@ func escapeLen(b []byte) (n int, ms int64) {
 
 // buildkiteTime parses the body of a Buildkite APC marker, "bk;t=<ms>" with
 // optional further ";key=value" fields. It returns 0 when malformed.
-func buildkiteTime(body []byte) int64 {
+func buildkiteTime(body string) int64 {
 	const prefix = "bk;"
 	if len(body) < len(prefix) || string(body[:len(prefix)]) != prefix {
 		return 0
@@ -259,10 +392,10 @@ func buildkiteTime(body []byte) int64 {
 	body = body[len(prefix):]
 	for len(body) > 0 {
 		field := body
-		if i := indexByte(body, ';'); i >= 0 {
+		if i := strings.IndexByte(body, ';'); i >= 0 {
 			field, body = body[:i], body[i+1:]
 		} else {
-			body = nil
+			body = ""
 		}
 		if len(field) > 2 && field[0] == 't' && field[1] == '=' {
 			var v int64
@@ -282,24 +415,16 @@ func buildkiteTime(body []byte) int64 {
 	return 0
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
 
 // githubTimestamp recognises a GitHub Actions line prefix such as
 // "2024-01-02T03:04:05.1234567Z " and returns its time in Unix milliseconds
 // and its length including the space, or n == 0.
-func githubTimestamp(b []byte) (ms int64, n int) {
+func githubTimestamp(b string) (ms int64, n int) {
 	// 2024-01-02T03:04:05Z is the shortest form.
 	if len(b) < 21 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return 0, 0
 	}
-	num := func(s []byte) (int, bool) {
+	num := func(s string) (int, bool) {
 		v := 0
 		for _, c := range s {
 			if c < '0' || c > '9' {

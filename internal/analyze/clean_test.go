@@ -35,6 +35,18 @@ func TestCleanLine(t *testing.T) {
 		{"github endgroup", "##[endgroup]", "", 0, markerEndGroup},
 		{"workflow command", "::error file=a.go,line=3::bad thing", "bad thing", 0, markerError},
 		{"not a timestamp", "2024-01-02 is a date", "2024-01-02 is a date", 0, markerNone},
+		{"gh run view", "test\tRun make\t2024-01-02T03:04:05.1234567Z \x1b[31merror\x1b[0m: boom", "error: boom", time.Date(2024, 1, 2, 3, 4, 5, 123456700, time.UTC).UnixMilli(), markerNone},
+		{"gh run view marker", "test\tRun make\t2024-01-02T03:04:05Z ##[error]Process completed with exit code 1.", "Process completed with exit code 1.", time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli(), markerError},
+		{"tabs without a timestamp", "a\tb\tc d", "a\tb\tc d", 0, markerNone},
+		{"buildkit step", "#12 3.456 error[E0308]: mismatched types", "error[E0308]: mismatched types", 0, markerNone},
+		{"buildkit step, no output", "#12 3.456", "", 0, markerNone},
+		{"buildkit status kept", "#12 ERROR: process did not complete", "#12 ERROR: process did not complete", 0, markerNone},
+		{"a comment is no step", "#12 things to do", "#12 things to do", 0, markerNone},
+		{"bracketed time", "[03:04:05] Killed", "Killed", 0, markerNone},
+		{"bracketed date and time", "[2024-01-02 03:04:05] Traceback (most recent call last):", "Traceback (most recent call last):", 0, markerNone},
+		{"bracketed iso time", "[2024-01-02T03:04:05.123+01:00] npm ERR! code 1", "npm ERR! code 1", 0, markerNone},
+		{"bracketed number is no time", "[12] error: x", "[12] error: x", 0, markerNone},
+		{"bracketed time, then more", "[03:04:05]error", "[03:04:05]error", 0, markerNone},
 		{"nul and c0", "a\x00b\x01c\td", "abc\td", 0, markerNone},
 		{"invalid utf8", "a\xffb", "a\uFFFDb", 0, markerNone},
 		{"c1 control", "a\u009bb", "ab", 0, markerNone},
@@ -43,7 +55,7 @@ func TestCleanLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, meta := cleanLine(nil, []byte(tt.raw))
+			got, meta := cleanLine(nil, tt.raw)
 			if string(got) != tt.want {
 				t.Errorf("cleanLine(%q) = %q, want %q", tt.raw, got, tt.want)
 			}
@@ -102,10 +114,10 @@ func FuzzClean(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, _ := cleanLine(nil, raw)
+		got, _ := cleanLine(nil, string(raw))
 		checkTerminalSafe(t, "cleanLine", string(got))
 		checkTerminalSafe(t, "sanitize", string(showControls(nil, raw)))
-		again, _ := cleanLine(nil, got)
+		again, _ := cleanLine(nil, string(got))
 		if len(again) > len(got) {
 			t.Errorf("cleanLine(cleanLine(%q)) = %q grew from %q", raw, again, got)
 		}

@@ -12,7 +12,7 @@ import (
 func TestFastMatchersAgree(t *testing.T) {
 	var subjects []string
 	add := func(raw string) {
-		cleaned, _ := cleanLine(nil, []byte(raw))
+		cleaned, _ := cleanLine(nil, raw)
 		subjects = append(subjects, strings.TrimLeft(string(cleaned), " \t"))
 	}
 	for _, log := range fixtureLogs(t) {

@@ -107,7 +107,7 @@ func TestPrefilterAgreesWithMatcher(t *testing.T) {
 	rawLines = append(rawLines, extra...)
 	checked := 0
 	for _, raw := range rawLines {
-		cleaned, meta := cleanLine(nil, []byte(raw))
+		cleaned, meta := cleanLine(nil, raw)
 		m, ok := detect(string(cleaned), meta.marker)
 		full := ok && m.class != classNoise
 		if full {
