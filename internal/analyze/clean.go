@@ -415,7 +415,6 @@ func buildkiteTime(body string) int64 {
 	return 0
 }
 
-
 // githubTimestamp recognises a GitHub Actions line prefix such as
 // "2024-01-02T03:04:05.1234567Z " and returns its time in Unix milliseconds
 // and its length including the space, or n == 0.
