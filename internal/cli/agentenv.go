@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,6 +23,7 @@ import (
 	"github.com/destill-ci/destill/internal/broker"
 	"github.com/destill-ci/destill/internal/broker/kafka"
 	"github.com/destill-ci/destill/internal/pipeline/agentic"
+	"github.com/destill-ci/destill/internal/sanitize"
 )
 
 // kafkaBroker connects to the cluster named by REDPANDA_BROKERS (and the
@@ -69,9 +73,39 @@ func (a *app) newLogger(format, level string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(a.stdio.Err, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(a.stdio.Err, opts)), nil
+		return slog.New(slog.NewJSONHandler(escapeJSONControls{a.stdio.Err}, opts)), nil
 	}
 	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", format)}
+}
+
+// escapeJSONControls writes JSON with the C1 controls (U+0080..U+009F) and
+// the bidirectional controls, which encoding/json leaves as they are, as
+// \u escapes: a terminal showing the log might act on them. The JSON
+// decodes to the same values. The text handler quotes them already.
+type escapeJSONControls struct{ w io.Writer }
+
+func (e escapeJSONControls) Write(p []byte) (int, error) {
+	if !bytes.ContainsFunc(p, isJSONRawControl) {
+		return e.w.Write(p)
+	}
+	out := make([]byte, 0, len(p)+32)
+	for rest := p; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
+		if isJSONRawControl(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	if _, err := e.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func isJSONRawControl(r rune) bool {
+	return r >= 0x80 && r <= 0x9f || sanitize.IsBidiControl(r)
 }
 
 // agentSpec describes one kind of agent.
@@ -302,6 +336,7 @@ func (a *app) submitAgentic(ctx context.Context, req contracts.AnalysisRequest) 
 		return err
 	}
 	fmt.Fprintln(a.stdio.Out, id)
-	fmt.Fprintf(a.stdio.Err, "submitted request %s to the agentic data plane; follow it with:\n  destill status %s\n  destill view %s\n", id, id, id)
+	shown := sanitize.String(id)
+	fmt.Fprintf(a.stdio.Err, "submitted request %s to the agentic data plane; follow it with:\n  destill status %s\n  destill view %s\n", shown, shown, shown)
 	return nil
 }

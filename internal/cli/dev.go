@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/destill-ci/destill/internal/broker/kafka"
+	"github.com/destill-ci/destill/internal/sanitize"
 )
 
 func (a *app) devCmd() *cobra.Command {
@@ -97,7 +98,7 @@ func (a *app) devBroker(ctx context.Context, addr, data string, verbose bool) er
 	fmt.Fprintf(a.stdio.Err, "development broker, not for production; stop with Ctrl-C\n  export REDPANDA_BROKERS=%s\n  destill topics create\n", listen)
 	<-ctx.Done()
 	if data != "" {
-		fmt.Fprintf(a.stdio.Err, "saving to %s\n", data)
+		fmt.Fprintf(a.stdio.Err, "saving to %s\n", sanitize.String(data))
 	}
 	c.Close()
 	return nil

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/destill-ci/destill/internal/sanitize"
 	"github.com/spf13/cobra"
 )
 
@@ -101,7 +102,9 @@ func (a *app) exitCode(err error) int {
 	if strings.HasPrefix(err.Error(), "unknown command ") {
 		err = usageError{err}
 	}
-	fmt.Fprintf(a.stdio.Err, "destill: %v\n", err)
+	// An error can quote a file name, a URL or a log line: whatever escape
+	// sequence it holds must not reach the terminal.
+	fmt.Fprintf(a.stdio.Err, "destill: %s\n", sanitize.Text(err.Error()))
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -83,7 +83,7 @@ func (a *app) status(ctx context.Context, id string, o statusOptions) error {
 			// A request just submitted appears once the sink stores it.
 			if last == "" {
 				last = "waiting"
-				fmt.Fprintf(a.stdio.Err, "request %s is not recorded yet; waiting up to 30s for the sink to store it\n", id)
+				fmt.Fprintf(a.stdio.Err, "request %s is not recorded yet; waiting up to 30s for the sink to store it\n", report.Sanitize(id))
 			}
 		case err != nil:
 			return notFound(err, "request "+id)

@@ -92,6 +92,20 @@ func String(s string) string {
 	return b.String()
 }
 
+// Text is String for text of several lines, such as an error message: each
+// line is sanitized on its own and the line breaks are kept, so an
+// unterminated sequence swallows the rest of its line only.
+func Text(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = String(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // Lines sanitizes every element of lines into a new slice.
 func Lines(lines []string) []string {
 	if lines == nil {

@@ -98,3 +98,25 @@ func BenchmarkString(b *testing.B) {
 		String(line)
 	}
 }
+
+func TestText(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "no such file", "no such file"},
+		{"empty", "", ""},
+		{"lines kept", "unsupported URL\ndestill reads:\n  files", "unsupported URL\ndestill reads:\n  files"},
+		{"CRLF", "a\r\nb", "a\nb"},
+		{"title and BEL", "open evil\x1b]0;pwned\x07.logx: no such file", "open evil.logx: no such file"},
+		{"unterminated OSC ends with its line", "a\x1b]0;title\nnext line", "a\nnext line"},
+		{"controls in every line", "\x1b[2Jone\n\u009b31mtwo\u202e", "one\ntwo"},
+		{"trailing newline", "a\n", "a\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Text(tt.in); got != tt.want {
+				t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
