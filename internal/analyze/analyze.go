@@ -508,12 +508,7 @@ func (e *Engine) stretch(cards []contracts.TriageCard, c *contracts.LogChunk, li
 		switch {
 		case !plainLine(raw):
 			from := len(buf)
-			buf = showControls(buf, []byte(raw))
-			kept, cut := e.capBytes(buf[from:])
-			buf = buf[:from+len(kept)]
-			if cut {
-				buf = append(buf, truncMark...)
-			}
+			buf = e.capInPlace(showControls(buf, []byte(raw)), from)
 			r.from, r.to = from, len(buf)
 		case len(raw) <= e.maxLineBytes && len(raw) == len(text[f.idx-lo]) || len(raw) > e.maxLineBytes && text[f.idx-lo] == e.cap(raw):
 			// A plain line is its cleaned text less trailing blanks.
@@ -629,31 +624,73 @@ func contextNote(c *contracts.LogChunk, lineNo, pre, post int) string {
 	return strings.Join(notes, "; ")
 }
 
-// cap shortens s to the configured line length at a character boundary.
+// cap shortens s to the configured line length at character boundaries,
+// keeping the part that holds its first keyword (see keptSpan); marks say
+// where text was cut.
 func (e *Engine) cap(s string) string {
-	if len(s) <= e.maxLineBytes {
+	from, to := keptSpan(e, s)
+	if from == 0 && to == len(s) {
 		return s
 	}
-	cut := e.maxLineBytes
-	for cut > 0 && s[cut]&0xc0 == 0x80 {
-		cut--
+	out := s[from:to]
+	if from > 0 {
+		out = leadMark + out
 	}
-	return s[:cut] + truncMark
+	if to < len(s) {
+		out += truncMark
+	}
+	return out
 }
 
-const truncMark = " …[truncated]"
+const (
+	truncMark = " …[truncated]"
+	leadMark  = "[truncated]… "
+)
 
-// capBytes is cap for a line in a buffer: it returns the part of s to keep
-// and whether truncMark follows it.
-func (e *Engine) capBytes(s []byte) ([]byte, bool) {
-	if len(s) <= e.maxLineBytes {
-		return s, false
+// capInPlace is cap for the line in buf[from:]: it returns buf with the
+// line shortened and marked.
+func (e *Engine) capInPlace(buf []byte, from int) []byte {
+	line := buf[from:]
+	a, z := keptSpan(e, line)
+	if a == 0 && z == len(line) {
+		return buf
 	}
-	cut := e.maxLineBytes
-	for cut > 0 && s[cut]&0xc0 == 0x80 {
-		cut--
+	if a > 0 {
+		kept := string(line[a:z])
+		buf = append(append(buf[:from], leadMark...), kept...)
+	} else {
+		buf = buf[:from+z]
 	}
-	return s[:cut], true
+	if z < len(line) {
+		buf = append(buf, truncMark...)
+	}
+	return buf
+}
+
+// keptSpan returns the part of a line to keep under the configured line
+// length: its head, unless the line's first keyword lies beyond the head's
+// first three quarters; then a window that starts a quarter of the length
+// before the keyword, so that a card's message shows what made it one.
+// Both ends fall on character boundaries.
+func keptSpan[T string | []byte](e *Engine, s T) (from, to int) {
+	limit := e.maxLineBytes
+	if len(s) <= limit {
+		return 0, len(s)
+	}
+	if at := keywordIndex(e.pre, s); at >= limit*3/4 {
+		from = at - limit/4
+		for from < len(s) && s[from]&0xc0 == 0x80 {
+			from++
+		}
+	}
+	to = from + limit
+	if to >= len(s) {
+		return from, len(s)
+	}
+	for to > from && s[to]&0xc0 == 0x80 {
+		to--
+	}
+	return from, to
 }
 
 // outcomeWeight is the prior the job's outcome puts on its findings: lines of

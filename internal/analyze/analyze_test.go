@@ -134,6 +134,9 @@ func TestAnalyzeHugeLine(t *testing.T) {
 	if len(cards) != 2 {
 		t.Fatalf("Analyze() = %d cards, want 2", len(cards))
 	}
+	if c := cards[0]; !strings.HasSuffix(c.Message, "x error: at the end") || !strings.HasPrefix(c.Message, leadMark) || !strings.HasSuffix(c.RawMessage, "x error: at the end") {
+		t.Errorf("card at line %d: the message does not show the error at the end of the line: %.40q…%q", c.LineNumber, c.Message, c.Message[max(0, len(c.Message)-40):])
+	}
 	for _, c := range cards {
 		if len(c.RawMessage) > 2*defaultMaxLineBytes || len(c.Message) > 2*defaultMaxLineBytes {
 			t.Errorf("card at line %d: message of %d bytes, want at most about %d", c.LineNumber, len(c.Message), defaultMaxLineBytes)
