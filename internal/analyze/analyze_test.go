@@ -349,3 +349,27 @@ func TestCIReport(t *testing.T) {
 		}
 	}
 }
+
+// TestRuleOfLine: lines of formats people meet get the rule that names them.
+func TestRuleOfLine(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{"FAIL Bug #71412 ArrayIterator reflection parameter info [ext/spl/tests/bug71412.phpt]", "phpt-fail"},
+		{"FAIL: TestAdd (calc.tests.CalcTest)", "unittest-fail"},
+		{"--- FAIL: TestCartTotal (0.00s)", "go-test-fail"},
+		{"error[E0308]: mismatched types", "rust-error"},
+		{"#12 3.456 error[E0308]: mismatched types", "rust-error"},
+		{"test\tRun cargo test\t2024-01-02T03:04:05.1234567Z error[E0308]: mismatched types", "rust-error"},
+		{"[03:04:05] npm ERR! code ELIFECYCLE", "npm-echo"},
+	}
+	e := New(Config{})
+	for _, tt := range tests {
+		cards := e.Analyze(wholeLog(t, tt.line))
+		if len(cards) != 1 || cards[0].Rule != tt.want {
+			var got []string
+			for _, c := range cards {
+				got = append(got, c.Rule)
+			}
+			t.Errorf("%q: rules %v, want [%s]", tt.line, got, tt.want)
+		}
+	}
+}

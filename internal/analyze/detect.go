@@ -102,6 +102,7 @@ var rules = []rule{
 	{"make-echo", regexp.MustCompile(`^(?:(?:g?make|ninja|mingw32-make)(?:\[\d+\])?: \*\*\*|ninja: build stopped|FAILED: |\S+:\d+: recipe for target .* failed$)`), sevError, 0.3, classEcho, blockNone, false, nil, nil},
 	{"lint-error", regexp.MustCompile(`^\d+:\d+\s+error\s+\S`), sevError, 0.85, classCause, blockNone, false, nil, nil},
 	{"test-status-fail", nil, sevError, 0.8, classCause, blockIndented, false, []string{"fail", "error"}, endsWithStatus},
+	{"phpt-fail", regexp.MustCompile(`^FAIL .+ \[[^\]\s]+\.phpt\]$`), sevError, 0.85, classCause, blockNone, false, nil, nil},
 	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone, false, nil, nil},
 	{"test-summary", regexp.MustCompile(`(?i)^(?:test result: FAILED|Tests:\s+\d+ failed|\d+ tests? completed, \d+ failed|FAILED \((?:failures|errors)=|FAILURES!|Tests run: \d+, Failures: \d+|\d+ examples?, \d+ failures?|(?:\d+ \w+, )?\d+ tests?, \d+ failures?|Failed \d+/\d+ (?:test programs|subtests)|Result: FAIL$|=+ .*\b\d+ (?:failed|errors?)\b|\s*\d+ failing$|Failed tests:|There (?:was|were) \d+ (?:failures?|errors?):|ERRORS!$|Failures:$|failures:$)`), sevError, 0.4, classEcho, blockNone, false, nil, nil},
 	{"numbered-fail", regexp.MustCompile(`^\d+\) (?:[\w\\]+::\w+|test .+ \([\w.]+\)$)`), sevError, 0.85, classCause, blockNone, false, nil, nil},
