@@ -360,6 +360,9 @@ func TestRuleOfLine(t *testing.T) {
 		{"#12 3.456 error[E0308]: mismatched types", "rust-error"},
 		{"test\tRun cargo test\t2024-01-02T03:04:05.1234567Z error[E0308]: mismatched types", "rust-error"},
 		{"[03:04:05] npm ERR! code ELIFECYCLE", "npm-echo"},
+		{"t/https.t ........ Connection error: Connect timeout at t/https.t line 17.", "tap-file-error"},
+		{"  Parse errors: Bad plan.  You planned 1 tests but ran 0.", "test-summary"},
+		{"  Non-zero exit status: 115", "test-summary"},
 	}
 	e := New(Config{})
 	for _, tt := range tests {
