@@ -363,6 +363,7 @@ func TestRuleOfLine(t *testing.T) {
 		{"t/https.t ........ Connection error: Connect timeout at t/https.t line 17.", "tap-file-error"},
 		{"  Parse errors: Bad plan.  You planned 1 tests but ran 0.", "test-summary"},
 		{"  Non-zero exit status: 115", "test-summary"},
+		{"Failure:", "minitest-fail"},
 	}
 	e := New(Config{})
 	for _, tt := range tests {

@@ -104,6 +104,7 @@ var rules = []rule{
 	{"test-status-fail", nil, sevError, 0.8, classCause, blockIndented, false, []string{"fail", "error"}, endsWithStatus},
 	{"phpt-fail", regexp.MustCompile(`^FAIL .+ \[[^\]\s]+\.phpt\]$`), sevError, 0.85, classCause, blockNone, false, nil, nil},
 	{"tap-file-error", regexp.MustCompile(`^\S+\.t \.{2,} .*(?i:error|fail|died|exception)`), sevError, 0.8, classCause, blockNone, false, nil, nil},
+	{"minitest-fail", regexp.MustCompile(`^(?:Failure|Error):$`), sevError, 0.85, classCause, blockIndented, false, nil, nil},
 	{"cargo-test-fail", regexp.MustCompile(`^test \S+ \.\.\. FAILED$`), sevError, 0.85, classCause, blockNone, false, nil, nil},
 	{"test-summary", regexp.MustCompile(`(?i)^(?:test result: FAILED|Tests:\s+\d+ failed|\d+ tests? completed, \d+ failed|FAILED \((?:failures|errors)=|FAILURES!|Tests run: \d+, Failures: \d+|\d+ examples?, \d+ failures?|(?:\d+ \w+, )?\d+ tests?, \d+ failures?|Failed \d+/\d+ (?:test programs|subtests)|Result: FAIL$|=+ .*\b\d+ (?:failed|errors?)\b|\s*\d+ failing$|Failed tests:|There (?:was|were) \d+ (?:failures?|errors?):|ERRORS!$|Failures:$|failures:$|Parse errors: |Non-zero (?:exit|wait) status: \d+$)`), sevError, 0.4, classEcho, blockNone, false, nil, nil},
 	{"numbered-fail", regexp.MustCompile(`^\d+\) (?:[\w\\]+::\w+|test .+ \([\w.]+\)$)`), sevError, 0.85, classCause, blockNone, false, nil, nil},
