@@ -364,6 +364,8 @@ func TestRuleOfLine(t *testing.T) {
 		{"  Parse errors: Bad plan.  You planned 1 tests but ran 0.", "test-summary"},
 		{"  Non-zero exit status: 115", "test-summary"},
 		{"Failure:", "minitest-fail"},
+		{`The command "$TIMEOUT 35m ci/build.sh" exited with 124.`, "timeout"},
+		{`The command "make" exited with 1240.`, "ci-echo"},
 	}
 	e := New(Config{})
 	for _, tt := range tests {
