@@ -29,6 +29,9 @@ type app struct {
 	getenv func(string) string
 	// stopProfile ends the CPU profile that --cpuprofile started.
 	stopProfile func()
+	// terminal reports whether a stream is a terminal; nil asks the
+	// operating system (tests set it).
+	terminal func(stream any) bool
 }
 
 // Exit codes.

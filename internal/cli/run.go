@@ -101,8 +101,11 @@ func requestFor(args []string, id string) (contracts.AnalysisRequest, error) {
 	return req, nil
 }
 
-func (a *app) isTerminal(w any) bool {
-	f, ok := w.(*os.File)
+func (a *app) isTerminal(stream any) bool {
+	if a.terminal != nil {
+		return a.terminal(stream)
+	}
+	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/destill-ci/destill/contracts"
@@ -38,6 +39,10 @@ func (a *app) openSource(ctx context.Context, req contracts.AnalysisRequest) (so
 	case req.BuildURL != "":
 		return a.openBuildURL(req.BuildURL)
 	case len(req.Files) > 0:
+		if slices.Contains(req.Files, file.Stdin) && a.isTerminal(a.stdio.In) {
+			// Nothing is piped in: reading would wait for a log to be typed.
+			return nil, usageError{errors.New("standard input is a terminal, so - has no log to read: pipe one in (some-command 2>&1 | destill run -) or name log files")}
+		}
 		s, err := file.New(req.Files, a.stdio.In)
 		if err != nil {
 			return nil, usageError{err}

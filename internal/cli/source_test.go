@@ -177,3 +177,41 @@ func TestAgentHintNamesTheIngestHost(t *testing.T) {
 		t.Error("agentHint changed an error that names no token")
 	}
 }
+
+// TestStdinThatIsATerminalIsRefused checks that "-" with nothing piped in
+// fails at once, as a usage error, rather than waiting for a log to be
+// typed (and sharing the keyboard with the terminal UI).
+func TestStdinThatIsATerminalIsRefused(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "build.log")
+	if err := os.WriteFile(logFile, []byte("ok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		files         []string
+		stdinTerminal bool
+		wantErr       string
+	}{
+		{"stdin on a terminal", []string{"-"}, true, "standard input is a terminal"},
+		{"stdin on a terminal beside a file", []string{logFile, "-"}, true, "standard input is a terminal"},
+		{"a file with stdin on a terminal", []string{logFile}, true, ""},
+		{"stdin piped", []string{"-"}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := testApp(nil)
+			a.terminal = func(stream any) bool { return tt.stdinTerminal && stream == a.stdio.In }
+			_, err := a.openSource(context.Background(), contracts.AnalysisRequest{Files: tt.files})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("openSource(%q) error = %v", tt.files, err)
+				}
+				return
+			}
+			var ue usageError
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &ue) {
+				t.Fatalf("openSource(%q) error = %v, want a usage error containing %q", tt.files, err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -340,3 +340,18 @@ func TestE2ETmuxAttackLog(t *testing.T) {
 		t.Errorf("terminal state after the run = %q, want %q", after, before)
 	}
 }
+
+// TestE2ETmuxStdinOnTheTerminal runs `destill run -` with nothing piped in:
+// it must fail at once, not open the UI and wait for a log to be typed.
+func TestE2ETmuxStdinOnTheTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary and drives it in tmux")
+	}
+	ui := uiBinary(t)
+	s := newTmux(t, 100, 24)
+	s.typeLine("clear; " + shellQuote(append(ui, "-")) + "; echo destill-exit=$?")
+	screen := s.waitText("destill-exit=")
+	if !strings.Contains(screen, "destill-exit=2") || !strings.Contains(screen, "standard input is a terminal") {
+		t.Errorf("destill run - on a terminal: want exit 2 saying standard input is a terminal; the screen is:\n%s", screen)
+	}
+}
