@@ -355,3 +355,23 @@ func TestE2ETmuxStdinOnTheTerminal(t *testing.T) {
 		t.Errorf("destill run - on a terminal: want exit 2 saying standard input is a terminal; the screen is:\n%s", screen)
 	}
 }
+
+// TestE2ETmuxQuitWhileReading quits the UI while a log is still being
+// read from a pipe whose writer keeps it open: destill must end at once,
+// not when the writer does.
+func TestE2ETmuxQuitWhileReading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary and drives it in tmux")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is not installed")
+	}
+	ui := uiBinary(t)
+	s := newTmux(t, 100, 24)
+	// The writer outlives the 30 seconds waitFor allows.
+	run := shellQuote(ui) + " <(echo 'error: boom'; sleep 45)"
+	s.typeLine("clear; bash -c " + shellQuote([]string{run}) + "; echo destill-exit=$?")
+	s.waitText("fetching", "? help")
+	s.keys("q")
+	s.waitText("destill-exit=0")
+}

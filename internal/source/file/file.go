@@ -177,7 +177,15 @@ func (s *Source) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, er
 		if err != nil {
 			return nil, fmt.Errorf("file: %w", err)
 		}
-		r, closer = f, f
+		// A read of a pipe (a named pipe, <(command)) blocks for as long as
+		// the writer keeps it open: closing the file when ctx ends stops it.
+		stop := context.AfterFunc(ctx, func() { f.Close() })
+		r, closer = f, closerFunc(func() error {
+			if !stop() {
+				return nil // closed when ctx ended
+			}
+			return f.Close()
+		})
 	}
 	rc, err := decode(ctx, path, r, closer)
 	if err != nil {
@@ -265,6 +273,10 @@ func (l *logReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := l.r.Read(p)
+	if err != nil && l.ctx.Err() != nil {
+		// The read failed because ctx ended and closed the stream.
+		return n, l.ctx.Err()
+	}
 	if l.seen < binarySniff {
 		// Text logs hold no NUL bytes; binary files do, early.
 		if i := bytes.IndexByte(p[:min(n, binarySniff-l.seen)], 0); i >= 0 {

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,43 +299,89 @@ func TestBinaryFilesAreRefused(t *testing.T) {
 	}
 }
 
-// TestStdinStopsWithItsContext checks that a job reading a standard input
-// that stays open ends when its context does, and that lines already
-// written are read as they arrive.
-func TestStdinStopsWithItsContext(t *testing.T) {
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	s, err := New([]string{Stdin}, pr)
-	if err != nil {
-		t.Fatal(err)
+// TestBlockedReadStopsWithItsContext checks that a job reading a stream
+// that stays open (standard input, a named pipe, <(command)) ends when its
+// context does, and that lines already written are read as they arrive.
+func TestBlockedReadStopsWithItsContext(t *testing.T) {
+	tests := []struct {
+		name string
+		// open returns the path to read, the stdin to give New, and the
+		// writer that keeps the stream open.
+		open func(t *testing.T) (path string, stdin io.Reader, w io.WriteCloser)
+	}{
+		{"stdin", func(t *testing.T) (string, io.Reader, io.WriteCloser) {
+			pr, pw := io.Pipe()
+			return Stdin, pr, pw
+		}},
+		{"named pipe", func(t *testing.T) (string, io.Reader, io.WriteCloser) {
+			p := filepath.Join(t.TempDir(), "fifo")
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+			// Opened read-write, the pipe has a writer at once and stays open.
+			w, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p, nil, w
+		}},
 	}
-	b, err := s.Build(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, stdin, w := tt.open(t)
+			defer w.Close()
+			s, err := New([]string{path}, stdin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.Build(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			go w.Write([]byte("error: first line\n"))
+			rc, err := s.Open(ctx, b.Jobs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			buf := make([]byte, 64)
+			n, err := rc.Read(buf)
+			if err != nil || string(buf[:n]) != "error: first line\n" {
+				t.Fatalf("first read = %q, %v; want the line written so far", buf[:n], err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := rc.Read(buf); done <- err }()
+			waitForBlockedRead(t)
+			cancel()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("read after cancel = %v, want context.Canceled", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a read of a stream that stays open outlived its context")
+			}
+		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go pw.Write([]byte("error: first line\n"))
-	rc, err := s.Open(ctx, b.Jobs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	buf := make([]byte, 64)
-	n, err := rc.Read(buf)
-	if err != nil || string(buf[:n]) != "error: first line\n" {
-		t.Fatalf("first read = %q, %v; want the line written so far", buf[:n], err)
-	}
-	done := make(chan error, 1)
-	go func() { _, err := rc.Read(buf); done <- err }()
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("read after cancel = %v, want context.Canceled", err)
+}
+
+// waitForBlockedRead waits until a goroutine waits inside a read of a log,
+// so that what ends that read is tested rather than the check Read makes
+// before it starts.
+func waitForBlockedRead(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(g, "(*logReader).Read") && !strings.Contains(header, "[running]") && !strings.Contains(header, "[runnable]") {
+				return
+			}
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a read of standard input outlived its context")
 	}
+	t.Fatal("no read of the log started")
 }
 
 // TestJobNamesAreSafeToPrint checks that a path given on the command line
