@@ -246,6 +246,11 @@ func TestRunBadInput(t *testing.T) {
 				t.Errorf("jsonl output carries control characters: %s", r.stdout)
 			}
 		}},
+		{"a stray NUL in the first 8 KiB", []string{"--format", "jsonl", write("nul.log", []byte("step 1\nstep 2\nx\x00\nerror: boom\n"))}, 0, func(t *testing.T, r result) {
+			if cards := parseJSONL(t, r.stdout); len(cards) != 1 || cards[0].Message != "error: boom" {
+				t.Errorf("cards = %+v, want the error on line 4", cards)
+			}
+		}},
 		{"truncated gzip", []string{"--format", "jsonl", write("cut.log.gz", truncated)}, 3, func(t *testing.T, r result) {
 			if len(parseJSONL(t, r.stdout)) == 0 {
 				t.Errorf("no cards from the part that was read")

@@ -4,7 +4,6 @@ package file
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -242,7 +241,7 @@ func decode(ctx context.Context, path string, r io.Reader, closer io.Closer) (io
 		if err != nil {
 			return nil, fmt.Errorf("file: decompress %s: %w", name, err)
 		}
-		lr.r, lr.gz = zr, zr
+		lr.r, lr.gz = bufio.NewReaderSize(zr, 64<<10), zr
 	}
 	return lr, nil
 }
@@ -251,47 +250,95 @@ type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
 
-// binarySniff is how much of a log's start is looked at for NUL bytes.
-const binarySniff = 8 << 10
-
 // ErrBinary reports a file that holds binary data, not a text log.
 var ErrBinary = errors.New("binary data, not a text log")
 
+// A text log holds few control bytes besides its layout (tab, LF, VT, FF,
+// CR) and its terminal controls (BEL, BS, ESC, SO, SI): a stray NUL, say,
+// which the analyzer drops. Executables, archives, images and compressed
+// data hold the other C0 controls all along. A log is binary when the part
+// of its first binarySniff bytes that has arrived holds more than
+// binaryStray of those controls and they are more than 1 in binaryShare of
+// its bytes.
+const (
+	binarySniff = 8 << 10
+	binaryStray = 4
+	binaryShare = 50
+)
+
+// isBinaryControl reports whether c is a C0 control that text does not hold.
+func isBinaryControl(c byte) bool {
+	switch c {
+	case '\t', '\n', '\v', '\f', '\r', '\a', '\b', 0x1b, 0x0e, 0x0f:
+		return false
+	}
+	return c < 0x20
+}
+
 // logReader annotates read errors with the file name, stops when ctx is
-// done, and closes what it opened.
+// done, refuses binary data and closes what it opened.
 type logReader struct {
 	ctx    context.Context
 	name   string
-	r      io.Reader
+	r      *bufio.Reader // the log, decompressed
 	gz     *gzip.Reader
 	closer io.Closer
-	seen   int // bytes of the log read so far, up to binarySniff
+
+	read     int   // bytes of the log returned so far, counted up to binarySniff
+	sniffed  int   // bytes of the log's start looked at by sniff
+	controls int   // binary control bytes among them
+	err      error // ErrBinary, once the log is refused
 }
 
 func (l *logReader) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
 	if err := l.ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := l.r.Read(p)
-	if err != nil && l.ctx.Err() != nil {
+	n, err := 0, l.sniff()
+	if err == nil {
+		n, err = l.r.Read(p)
+		l.read = min(l.read+n, binarySniff)
+	}
+	switch {
+	case err == nil || err == io.EOF || err == l.err:
+		return n, err
+	case l.ctx.Err() != nil:
 		// The read failed because ctx ended and closed the stream.
 		return n, l.ctx.Err()
+	case l.gz != nil:
+		return n, fmt.Errorf("file: decompress %s: %w", l.name, err)
 	}
-	if l.seen < binarySniff {
-		// Text logs hold no NUL bytes; binary files do, early.
-		if i := bytes.IndexByte(p[:min(n, binarySniff-l.seen)], 0); i >= 0 {
-			return 0, fmt.Errorf("file: %s: %w (a NUL byte at offset %d)", l.name, ErrBinary, l.seen+i)
+	return n, fmt.Errorf("file: read %s: %w", l.name, err)
+}
+
+// sniff looks at the bytes of the log's first binarySniff that have arrived
+// since it last looked, reading first, as Read would, when none is waiting.
+// It looks at what has arrived rather than at what Read returns, so that
+// the outcome does not depend on the caller's buffer. It returns a read
+// error, or ErrBinary once the controls are too many for a text log.
+func (l *logReader) sniff() error {
+	if l.sniffed >= binarySniff {
+		return nil
+	}
+	if _, err := l.r.Peek(1); err != nil {
+		return err
+	}
+	arrived, _ := l.r.Peek(min(l.r.Buffered(), binarySniff-l.read))
+	for _, c := range arrived[l.sniffed-l.read:] {
+		if isBinaryControl(c) {
+			l.controls++
 		}
-		l.seen += n
 	}
-	if err != nil && err != io.EOF {
-		op := "read"
-		if l.gz != nil {
-			op = "decompress"
-		}
-		err = fmt.Errorf("file: %s %s: %w", op, l.name, err)
+	l.sniffed = l.read + len(arrived)
+	if l.controls > binaryStray && l.controls*binaryShare > l.sniffed {
+		l.err = fmt.Errorf("file: %s: %w (%d of its first %d bytes are NUL or other control bytes; give a text log, plain or gzip)",
+			l.name, ErrBinary, l.controls, l.sniffed)
+		return l.err
 	}
-	return n, err
+	return nil
 }
 
 func (l *logReader) Close() error {

@@ -1,15 +1,21 @@
 package file
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -271,32 +277,114 @@ func TestUnreadableFile(t *testing.T) {
 	}
 }
 
+// TestBinaryFilesAreRefused checks where text ends and binary data begins:
+// a log is refused when its first 8 KiB hold more than a handful of NUL
+// and other control bytes that text does not hold, and more than 1 in 50
+// of its bytes; a text log with a few stray NULs is read.
 func TestBinaryFilesAreRefused(t *testing.T) {
-	dir := t.TempDir()
-	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 64)...)
-	for _, path := range []string{
-		writeFile(t, dir, "a.out", elf),
-		writeFile(t, dir, "a.out.gz", gzipBytes(t, elf)),
-		writeFile(t, dir, "utf16.log", []byte("e\x00r\x00r\x00o\x00r\x00")),
-	} {
-		s, err := New([]string{path}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := s.Build(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := s.Open(context.Background(), b.Jobs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if !errors.Is(err, ErrBinary) || !strings.Contains(err.Error(), path) || len(got) != 0 {
-			t.Errorf("reading %s: %d bytes, error %v; want none and ErrBinary naming the file", path, len(got), err)
-		}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
+	executable, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 64)...)
+	text := bytes.Repeat([]byte("2024-05-01 step 12: compiling module foo/bar ... ok\n"), 300) // 15.6 KB
+	// withNULs puts n NUL bytes into the first 8 KiB of text, evenly spread.
+	withNULs := func(n int) []byte {
+		b := bytes.Clone(text)
+		for i := range n {
+			b[i*(binarySniff/n)] = 0
+		}
+		return b
+	}
+	qaRepro := slices.Concat(text[:104], []byte("x\x00\n"), text[104:]) // a NUL at offset 105, on line 3
+
+	tests := []struct {
+		name       string
+		data       []byte
+		wantBinary bool
+	}{
+		{"an executable", executable, true},
+		{"an ELF header", elf, true},
+		{"a gzipped ELF header", gzipBytes(t, elf), true},
+		{"a PNG", pngOfNoise(t), true},
+		{"a tar of a text log", tarOf(t, "build.log", text), true},
+		{"random bytes", randomBytes(16 << 10), true},
+		{"UTF-16", []byte("e\x00r\x00r\x00o\x00r\x00"), true},
+		{"one NUL on line 3", qaRepro, false},
+		{"one NUL, gzipped", gzipBytes(t, qaRepro), false},
+		{"a NUL and nothing else", []byte{0}, false},
+		{"4 NULs in a short log", []byte("a\x00b\x00\nc\x00d\x00\n"), false},
+		{"5 NULs in a short log", []byte("a\x00b\x00\nc\x00d\x00\x00\n"), true},
+		{"163 NULs in 8 KiB (1 in 50.3)", withNULs(163), false},
+		{"164 NULs in 8 KiB (1 in 49.95)", withNULs(164), true},
+		{"terminal controls", bytes.Repeat([]byte("\x1b[1m\x1b(B\x0fbold\x0e\x07\x08\x08\r\v\f\t.\n"), 400), false},
+		{"NULs after the first 8 KiB", slices.Concat(text[:binarySniff], make([]byte, 4096), text), false},
+	}
+	dir := t.TempDir()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, dir, fmt.Sprintf("%d.log", i), tt.data)
+			s, err := New([]string{path}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.Build(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := s.Open(context.Background(), b.Jobs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			switch {
+			case tt.wantBinary && (!errors.Is(err, ErrBinary) || !strings.Contains(err.Error(), path) || len(got) != 0):
+				t.Errorf("read %d bytes, error %v; want none and ErrBinary naming the file", len(got), err)
+			case !tt.wantBinary && err != nil:
+				t.Errorf("read error = %v, want the log read as text", err)
+			}
+		})
+	}
+}
+
+// pngOfNoise encodes an image of random pixels: compressed data, as most
+// binary files hold, with few NUL bytes.
+func pngOfNoise(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, 128, 128))
+	copy(img.Pix, randomBytes(len(img.Pix)))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func tarOf(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{1}).Read(b)
+	return b
 }
 
 // TestBlockedReadStopsWithItsContext checks that a job reading a stream
