@@ -1,7 +1,9 @@
 package buildkite
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -75,9 +77,9 @@ func ParseURL(s string) (BuildRef, error) {
 	if !slugRE.MatchString(ref.Pipeline) {
 		return bad(fmt.Sprintf("pipeline %q is not a slug", ref.Pipeline))
 	}
-	n, err := strconv.Atoi(parts[3])
-	if err != nil || n <= 0 {
-		return bad(fmt.Sprintf("build number %q is not a positive integer", parts[3]))
+	n, err := positive(parts[3])
+	if err != nil {
+		return bad(fmt.Sprintf("build number %q %v", parts[3], err))
 	}
 	ref.Number = n
 	job := u.Query().Get("jid")
@@ -91,4 +93,17 @@ func ParseURL(s string) (BuildRef, error) {
 		ref.JobID = strings.ToLower(job)
 	}
 	return ref, nil
+}
+
+// positive parses a positive decimal number. Its error completes the
+// sentence "build number <s> …".
+func positive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && n > 0:
+		return 0, fmt.Errorf("is too large (the largest is %d)", math.MaxInt)
+	case err != nil || n <= 0:
+		return 0, errors.New("is not a positive integer")
+	}
+	return n, nil
 }

@@ -1,6 +1,8 @@
 package buildkite
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,6 +27,9 @@ func TestParseURL(t *testing.T) {
 		{url: "https://buildkite.com/acme/web-app", wantErr: "the path is not /<org>/<pipeline>/builds/<number>"},
 		{url: "https://buildkite.com/acme/web-app/builds/latest", wantErr: `build number "latest" is not a positive integer`},
 		{url: "https://buildkite.com/acme/web-app/builds/0", wantErr: "not a positive integer"},
+		{url: "https://buildkite.com/acme/web-app/builds/-3", wantErr: `build number "-3" is not a positive integer`},
+		{url: "https://buildkite.com/acme/web-app/builds/99999999999999999999999", wantErr: `build number "99999999999999999999999" is too large (the largest is ` + strconv.Itoa(math.MaxInt) + ")"},
+		{url: "https://buildkite.com/acme/web-app/builds/-99999999999999999999999", wantErr: `build number "-99999999999999999999999" is not a positive integer`},
 		{url: "https://buildkite.com/acme/web-app/builds/42#annotations", wantErr: `"annotations" is not a job id`},
 		{url: "https://buildkite.com/ac%20me/web-app/builds/42", wantErr: `organization "ac me" is not a slug`},
 		{url: "https://buildkite.com/acme/web-app/pipelines/42", wantErr: "the path is not"},

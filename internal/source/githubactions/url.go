@@ -1,7 +1,9 @@
 package githubactions
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -83,21 +85,21 @@ func ParseURL(s string) (RunRef, error) {
 	if !nameRE.MatchString(ref.Repo) {
 		return bad(fmt.Sprintf("repository %q is not a GitHub name", ref.Repo))
 	}
-	if ref.RunID, err = positive(parts[4]); err != nil {
-		return bad(fmt.Sprintf("run id %q is not a positive integer", parts[4]))
+	if ref.RunID, err = positive(parts[4], math.MaxInt64); err != nil {
+		return bad(fmt.Sprintf("run id %q %v", parts[4], err))
 	}
 	rest := parts[5:]
 	switch {
 	case len(rest) == 0:
 	case len(rest) == 2 && rest[0] == "attempts":
-		n, err := positive(rest[1])
-		if err != nil || n > 1<<20 {
-			return bad(fmt.Sprintf("attempt %q is not a positive integer", rest[1]))
+		n, err := positive(rest[1], maxAttempt)
+		if err != nil {
+			return bad(fmt.Sprintf("attempt %q %v", rest[1], err))
 		}
 		ref.Attempt = int(n)
 	case len(rest) == 2 && rest[0] == "job":
-		if ref.JobID, err = positive(rest[1]); err != nil {
-			return bad(fmt.Sprintf("job id %q is not a positive integer", rest[1]))
+		if ref.JobID, err = positive(rest[1], math.MaxInt64); err != nil {
+			return bad(fmt.Sprintf("job id %q %v", rest[1], err))
 		}
 	default:
 		return bad("unexpected /" + strings.Join(rest, "/") + " after the run id")
@@ -105,13 +107,18 @@ func ParseURL(s string) (RunRef, error) {
 	return ref, nil
 }
 
-func positive(s string) (int64, error) {
+// maxAttempt bounds a run attempt number, far above what GitHub allows.
+const maxAttempt = 1 << 20
+
+// positive parses a positive decimal number up to limit. Its error
+// completes the sentence "run id <s> …".
+func positive(s string, limit int64) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	if n <= 0 {
-		return 0, fmt.Errorf("%d is not positive", n)
+	switch {
+	case err == nil && n > limit, errors.Is(err, strconv.ErrRange) && n > 0:
+		return 0, fmt.Errorf("is too large (the largest is %d)", limit)
+	case err != nil || n <= 0:
+		return 0, errors.New("is not a positive integer")
 	}
 	return n, nil
 }

@@ -24,6 +24,10 @@ func TestParseURL(t *testing.T) {
 		{url: "https://github.com/octo/widgets/actions/runs/abc", wantErr: `run id "abc" is not a positive integer`},
 		{url: "https://github.com/octo/widgets/actions/runs/9001/attempts/0", wantErr: `attempt "0" is not a positive integer`},
 		{url: "https://github.com/octo/widgets/actions/runs/9001/job/x", wantErr: `job id "x" is not a positive integer`},
+		{url: "https://github.com/octo/widgets/actions/runs/99999999999999999999999", wantErr: `run id "99999999999999999999999" is too large (the largest is 9223372036854775807)`},
+		{url: "https://github.com/octo/widgets/actions/runs/-99999999999999999999999", wantErr: `run id "-99999999999999999999999" is not a positive integer`},
+		{url: "https://github.com/octo/widgets/actions/runs/9001/attempts/2000000", wantErr: `attempt "2000000" is too large (the largest is 1048576)`},
+		{url: "https://github.com/octo/widgets/actions/runs/9001/job/99999999999999999999999", wantErr: `job id "99999999999999999999999" is too large`},
 		{url: "https://github.com/octo/widgets/actions/runs/9001/usage", wantErr: "unexpected /usage after the run id"},
 		{url: "https://github.com/oc%20to/widgets/actions/runs/9001", wantErr: `owner "oc to" is not a GitHub name`},
 	}
