@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -368,8 +370,17 @@ func TestE2ETmuxQuitWhileReading(t *testing.T) {
 	}
 	ui := uiBinary(t)
 	s := newTmux(t, 100, 24)
-	// The writer outlives the 30 seconds waitFor allows.
-	run := shellQuote(ui) + " <(echo 'error: boom'; sleep 45)"
+	// The writer stays silent for longer than the 30 seconds waitFor
+	// allows; it says who it is so that it can be stopped afterwards.
+	pidFile := filepath.Join(t.TempDir(), "writer.pid")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	})
+	run := shellQuote(ui) + " <(echo 'error: boom'; echo $BASHPID > " + shellQuote([]string{pidFile}) + "; exec sleep 45)"
 	s.typeLine("clear; bash -c " + shellQuote([]string{run}) + "; echo destill-exit=$?")
 	s.waitText("fetching", "? help")
 	s.keys("q")
