@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -352,7 +353,8 @@ func TestE2ETmuxStdinOnTheTerminal(t *testing.T) {
 	ui := uiBinary(t)
 	s := newTmux(t, 100, 24)
 	s.typeLine("clear; " + shellQuote(append(ui, "-")) + "; echo destill-exit=$?")
-	screen := s.waitText("destill-exit=")
+	exited := regexp.MustCompile(`destill-exit=[0-9]`)
+	screen := s.waitFor("destill to exit", exited.MatchString)
 	if !strings.Contains(screen, "destill-exit=2") || !strings.Contains(screen, "standard input is a terminal") {
 		t.Errorf("destill run - on a terminal: want exit 2 saying standard input is a terminal; the screen is:\n%s", screen)
 	}
