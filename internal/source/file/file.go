@@ -129,6 +129,11 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 		if p == Stdin {
 			continue
 		}
+		// Opening a named pipe waits for its writer, and closing it
+		// again would end the writer's output: Open reads it once.
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			continue
+		}
 		f, err := openFile(p)
 		if err != nil {
 			return source.Build{}, fmt.Errorf("file: %w", err)

@@ -502,3 +502,49 @@ func TestJobNamesAreSafeToPrint(t *testing.T) {
 		})
 	}
 }
+
+// TestNamedPipeIsReadOnce: a named pipe is opened once, by the read of its
+// log; an open that only checks it would leave a writer that is writing
+// without a reader, which ends its output.
+func TestNamedPipeIsReadOnce(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	const lines = 4096
+	go func() {
+		w, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		for range lines {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	got := make(chan int, 1)
+	go func() {
+		s, err := New([]string{p}, nil)
+		if err != nil {
+			got <- -1
+			return
+		}
+		b, err := s.Build(context.Background())
+		if err != nil {
+			got <- -1
+			return
+		}
+		got <- len(readJob(t, s, b.Jobs[0]))
+	}()
+	select {
+	case n := <-got:
+		if n != lines*len(line) {
+			t.Errorf("read %d bytes, want %d", n, lines*len(line))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading a named pipe did not finish")
+	}
+}
