@@ -7,6 +7,8 @@ package contracts
 
 import (
 	"crypto/sha1"
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -108,6 +110,27 @@ type LogChunk struct {
 // ApproxSize is about the chunk's encoded size.
 func (c *LogChunk) ApproxSize() int { return len(c.Content) + 512 }
 
+// Check reports why c cannot be a chunk of a log, or nil: its request id
+// (see CheckRequestID), a job id, an index of at least 0, lines numbered
+// from 1, and owned lines inside the chunk's (both owned ends 0 means the
+// chunk owns every line).
+func (c *LogChunk) Check() error {
+	if err := CheckRequestID(c.RequestID); err != nil {
+		return err
+	}
+	switch {
+	case c.Job.ID == "":
+		return errors.New("chunk has no job_id")
+	case c.ChunkIndex < 0 || c.TotalChunks < 0 || c.OverlapBefore < 0:
+		return errors.New("chunk has a negative chunk_index, total_chunks or overlap_before")
+	case c.LineStart < 1 || c.LineEnd < c.LineStart-1:
+		return fmt.Errorf("chunk has lines %d to %d: lines are numbered from 1", c.LineStart, c.LineEnd)
+	case (c.OwnedStart != 0 || c.OwnedEnd != 0) && (c.OwnedStart < c.LineStart || c.OwnedEnd < c.OwnedStart-1 || c.OwnedEnd > c.LineEnd):
+		return fmt.Errorf("chunk owns lines %d to %d, outside its lines %d to %d", c.OwnedStart, c.OwnedEnd, c.LineStart, c.LineEnd)
+	}
+	return nil
+}
+
 // Key is the partition key of a chunk: order per job is what matters.
 func (c *LogChunk) Key() string { return c.BuildID + "/" + c.Job.ID }
 
@@ -196,3 +219,27 @@ func FindingID(requestID, jobID string, lineNumber int) string {
 
 // NewRequestID returns a fresh random request id.
 func NewRequestID() string { return uuid.NewString() }
+
+// MaxRequestIDLen bounds the length of a request id.
+const MaxRequestIDLen = 128
+
+// CheckRequestID reports why id cannot be a request id, or nil. An id is
+// 1 to MaxRequestIDLen letters, digits and the marks . _ : - (a UUID, as
+// NewRequestID gives, or a name such as "nightly-2026-12-04"), so that it
+// is safe in a terminal, a URL, a message key and a log line.
+func CheckRequestID(id string) error {
+	if id == "" {
+		return errors.New("request id is empty")
+	}
+	if len(id) > MaxRequestIDLen {
+		return fmt.Errorf("request id is %d bytes long, more than %d", len(id), MaxRequestIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return fmt.Errorf("request id has a character other than letters, digits and . _ : - at byte %d", i)
+		}
+	}
+	return nil
+}

@@ -24,3 +24,25 @@ func TestFindingIDAgrees(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRequestID(t *testing.T) {
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{NewRequestID(), true},
+		{"nightly-2026-12-04_run.3:a", true},
+		{strings.Repeat("a", MaxRequestIDLen), true},
+		{"", false},
+		{strings.Repeat("a", MaxRequestIDLen+1), false},
+		{"a b", false},
+		{"a/b", false},
+		{"\x1b]0;x\x07", false},
+		{"é", false},
+	}
+	for _, tt := range tests {
+		if err := CheckRequestID(tt.id); (err == nil) != tt.ok {
+			t.Errorf("CheckRequestID(%q) = %v, want ok %v", tt.id, err, tt.ok)
+		}
+	}
+}

@@ -106,8 +106,9 @@ func IngestHandler(stage *ingest.Stage, pub Publisher, log *slog.Logger) broker.
 			log.Warn("dead-lettering request", "error", err, "offset", m.Offset)
 			return DeadLetter(ctx, pub, GroupIngest, m, err)
 		}
-		if req.RequestID == "" {
-			return DeadLetter(ctx, pub, GroupIngest, m, fmt.Errorf("request has no request_id"))
+		if err := contracts.CheckRequestID(req.RequestID); err != nil {
+			log.Warn("dead-lettering request", "error", err, "offset", m.Offset)
+			return DeadLetter(ctx, pub, GroupIngest, m, err)
 		}
 		return stage.Handle(ctx, req)
 	}
@@ -123,8 +124,9 @@ func AnalyzeHandler(eng *analyze.Engine, pub Publisher, log *slog.Logger) broker
 			log.Warn("dead-lettering chunk", "error", err, "offset", m.Offset)
 			return deadLetterChunk(ctx, pub, m, err)
 		}
-		if c.RequestID == "" || c.LineEnd < c.LineStart-1 || c.OwnedEnd > c.LineEnd {
-			return deadLetterChunk(ctx, pub, m, fmt.Errorf("chunk has inconsistent positions"))
+		if err := c.Check(); err != nil {
+			log.Warn("dead-lettering chunk", "error", err, "offset", m.Offset)
+			return deadLetterChunk(ctx, pub, m, err)
 		}
 		cards := uniqueIDs(eng.Analyze(&c))
 		out := make([]broker.Message, 0, len(cards)+1)
@@ -159,7 +161,7 @@ func deadLetterChunk(ctx context.Context, pub Publisher, m broker.Message, reaso
 		JobID      string `json:"job_id"`
 		ChunkIndex int    `json:"chunk_index"`
 	}
-	if json.Unmarshal(m.Value, &id) != nil || id.RequestID == "" || id.JobID == "" {
+	if json.Unmarshal(m.Value, &id) != nil || contracts.CheckRequestID(id.RequestID) != nil || id.JobID == "" || id.ChunkIndex < 0 {
 		return nil
 	}
 	return ingest.PublishProgress(ctx, pub, contracts.Progress{RequestID: id.RequestID, Kind: contracts.ProgressChunkAnalyzed,

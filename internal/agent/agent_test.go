@@ -79,6 +79,11 @@ func TestAnalyzeHandlerDeadLetters(t *testing.T) {
 		{"bad json", `not json`, 0},
 		{"unknown version", `{"version":99,"request_id":"r","build_id":"b","job_id":"j","chunk_index":4}`, 1},
 		{"inconsistent positions", `{"version":1,"request_id":"r","job_id":"j","line_start":10,"line_end":2,"owned_end":5}`, 1},
+		{"lines before the first", `{"version":1,"request_id":"r","job_id":"j","line_start":-10,"line_end":-8,"owned_start":-10,"owned_end":-8}`, 1},
+		{"owned lines reversed", `{"version":1,"request_id":"r","job_id":"j","line_start":1,"line_end":9,"owned_start":5,"owned_end":2}`, 1},
+		{"negative index", `{"version":1,"request_id":"r","job_id":"j","chunk_index":-1,"line_start":1,"line_end":1}`, 0},
+		{"no job", `{"version":1,"request_id":"x"}`, 0},
+		{"not a request id", `{"version":1,"request_id":"a b","job_id":"j","line_start":1,"line_end":1}`, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
@@ -102,12 +107,12 @@ func TestAnalyzeHandlerDeadLetters(t *testing.T) {
 func TestIngestHandlerDeadLettersBadRequests(t *testing.T) {
 	rec := &recorder{}
 	h := IngestHandler(nil, rec, nil)
-	for _, v := range []string{`{"version":1,"request_id":`, `{"version":2,"request_id":"r"}`, `{"version":1}`} {
+	for _, v := range []string{`{"version":1,"request_id":`, `{"version":2,"request_id":"r"}`, `{"version":1}`, `{"version":1,"request_id":"\u001b]0;x\u0007"}`} {
 		if err := h(context.Background(), broker.Message{Topic: contracts.TopicRequests, Value: []byte(v)}); err != nil {
 			t.Fatalf("handler(%s) = %v, want nil", v, err)
 		}
 	}
-	if got := rec.topics()[contracts.TopicDLQ]; got != 3 {
-		t.Errorf("dead letters = %d, want 3", got)
+	if got := rec.topics()[contracts.TopicDLQ]; got != 4 {
+		t.Errorf("dead letters = %d, want 4", got)
 	}
 }

@@ -70,7 +70,7 @@ plane and prints its id instead (use --local to analyse here anyway).`,
 	f.IntVar(&o.limit, "limit", 10, "text output: show at most this many cards (0: all)")
 	f.IntVar(&o.workers, "workers", 0, "analyze workers (default: one per CPU)")
 	f.IntVar(&o.chunkBytes, "chunk-bytes", 0, "chunk size in encoded bytes (default 500000)")
-	f.StringVar(&o.requestID, "request-id", "", "use this request id instead of a random one (finding ids derive from it)")
+	f.StringVar(&o.requestID, "request-id", "", "use this request id instead of a random one: up to 128 letters, digits and . _ : - (finding ids derive from it)")
 	f.BoolVar(&o.local, "local", false, "analyse in this process even when REDPANDA_BROKERS is set")
 	f.StringVar(&o.baseline, "baseline", "", "a passing log (or build URL) of the same job: findings whose message also occurs there rank last")
 	return cmd
@@ -81,6 +81,8 @@ func requestFor(args []string, id string) (contracts.AnalysisRequest, error) {
 	req := contracts.AnalysisRequest{Version: contracts.Version, RequestID: id, Timestamp: time.Now().UTC()}
 	if req.RequestID == "" {
 		req.RequestID = contracts.NewRequestID()
+	} else if err := contracts.CheckRequestID(req.RequestID); err != nil {
+		return req, usageError{fmt.Errorf("--request-id: %w", err)}
 	}
 	var urls []string
 	for _, arg := range args {

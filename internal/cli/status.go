@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/pipeline"
 	"github.com/destill-ci/destill/internal/report"
 	"github.com/destill-ci/destill/internal/store/postgres"
@@ -44,6 +45,9 @@ processing. --watch follows the request until it completes or fails.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{errors.New("status needs one request id (destill run prints it)")}
+			}
+			if err := contracts.CheckRequestID(args[0]); err != nil {
+				return usageError{err}
 			}
 			return nil
 		},

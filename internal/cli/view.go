@@ -49,6 +49,10 @@ prints text, json (an array) or jsonl (one card a line).`,
 				return usageError{fmt.Errorf("view takes one request id, not %d arguments", len(args))}
 			case o.build != "" && len(args) != 0:
 				return usageError{errors.New("give a request id or --build, not both")}
+			case len(args) == 1:
+				if err := contracts.CheckRequestID(args[0]); err != nil {
+					return usageError{err}
+				}
 			}
 			return nil
 		},

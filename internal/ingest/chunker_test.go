@@ -17,7 +17,10 @@ import (
 func chunkAll(t testing.TB, log []byte, cfg ChunkerConfig) ([]contracts.LogChunk, ChunkStats) {
 	t.Helper()
 	var out []contracts.LogChunk
-	st, err := Chunk(bytes.NewReader(log), contracts.LogChunk{RequestID: "r"}, cfg, func(c *contracts.LogChunk) error {
+	st, err := Chunk(bytes.NewReader(log), contracts.LogChunk{RequestID: "r", Job: contracts.Job{ID: "j"}}, cfg, func(c *contracts.LogChunk) error {
+		if err := c.Check(); err != nil {
+			t.Errorf("chunk %d: Check() = %v, want nil", c.ChunkIndex, err)
+		}
 		out = append(out, *c)
 		return nil
 	})
