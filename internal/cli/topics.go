@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,7 +39,10 @@ func (a *app) topicsCmd() *cobra.Command {
 		Use:   "topics",
 		Short: "Manage the Redpanda topics of the agentic data plane",
 	}
-	var replication int16
+	var (
+		replication int16
+		wait        time.Duration
+	)
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create destill's topics (existing ones are left as they are)",
@@ -52,21 +58,32 @@ Every topic allows records up to 9 MiB (max.message.bytes). Running it again
 is safe: topics that exist are reported and left unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.topicsCreate(cmd.Context(), replication)
+			return a.topicsCreate(cmd.Context(), replication, wait)
 		},
 	}
 	create.Flags().Int16Var(&replication, "replication-factor", 0, "replicas per partition (default: the cluster's default)")
+	create.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for a broker that refuses connections (one just started)")
 	cmd.AddCommand(create)
 	return cmd
 }
 
-func (a *app) topicsCreate(ctx context.Context, replication int16) error {
+func (a *app) topicsCreate(ctx context.Context, replication int16, wait time.Duration) error {
 	b, err := a.kafkaBroker(kafka.Config{})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	// A broker started a moment ago may not listen yet: wait for it a
+	// little, as a script that starts it and then creates topics expects.
 	res, err := b.CreateTopics(ctx, destillTopics(replication)...)
+	for deadline := time.Now().Add(wait); err != nil && errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		res, err = b.CreateTopics(ctx, destillTopics(replication)...)
+	}
 	w := tabwriter.NewWriter(a.stdio.Out, 0, 4, 2, ' ', 0)
 	for _, r := range res {
 		state := "exists"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -309,5 +310,25 @@ func TestAgentNeedsTopics(t *testing.T) {
 	r = run(t, nil, nil, "ingest")
 	if r.code != 2 || !strings.Contains(r.stderr, "REDPANDA_BROKERS") {
 		t.Errorf("ingest without REDPANDA_BROKERS: exit %d, stderr %q; want exit 2 naming REDPANDA_BROKERS", r.code, r.stderr)
+	}
+}
+
+// TestTopicsCreateWaitsForABrokerStarting: `destill dev broker … &` then at
+// once `destill topics create`, as a script does, creates the topics.
+func TestTopicsCreateWaitsForABrokerStarting(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	env := []string{"REDPANDA_BROKERS=" + addr}
+	done := make(chan result, 1)
+	go func() { done <- run(t, nil, env, "topics", "create", "--wait", "20s") }()
+	time.Sleep(time.Second)
+	start(t, "dev broker", nil, "dev", "broker", "--addr", addr)
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stdout, "created  destill.requests") {
+		t.Errorf("topics create before the broker listened: exit %d, stdout %q, stderr %q; want the topics created", r.code, r.stdout, r.stderr)
 	}
 }
