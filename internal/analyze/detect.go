@@ -95,7 +95,7 @@ var rules = []rule{
 	{"javac-error", regexp.MustCompile(`^\[ERROR\] (?:[A-Za-z]:)?[/\\]\S+:\[\d+(?:,\d+)?\]`), sevError, 0.9, classCause, blockIndented, false, nil, nil},
 	{"kotlin-error", regexp.MustCompile(`^e: \S+\.kts?:`), sevError, 0.9, classCause, blockIndented, false, nil, nil},
 	{"rust-echo", regexp.MustCompile(`^error: (?:could not compile|aborting due to|build failed|test failed|Could not compile)`), sevError, 0.3, classEcho, blockNone, false, nil, nil},
-	{"rust-error", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented, true, nil, nil},
+	{"error-colon", regexp.MustCompile(`^error(?:\[E\d{4}\])?: `), sevError, 0.88, classCause, blockIndented, true, nil, nil},
 	{"ld-undefined", regexp.MustCompile(`undefined reference to|Undefined symbols for architecture|undefined symbol: `), sevError, 0.85, classCause, blockIndented, false, []string{"undefined"}, nil},
 	{"ld-echo", regexp.MustCompile(`^(?:collect2: error: ld returned|\S+: error: linker command failed|ld: symbol\(s\) not found)`), sevError, 0.3, classEcho, blockNone, false, []string{"collect2", "linker command", "ld: "}, nil},
 	{"make-no-rule", regexp.MustCompile(`^g?make(?:\[\d+\])?: \*\*\* No rule to make target`), sevError, 0.85, classCause, blockNone, false, nil, nil},
