@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var (
@@ -347,5 +350,28 @@ func TestRunExitStatusNamesTheSignal(t *testing.T) {
 	}
 	if r := run(t, nil, nil, "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
 		t.Errorf("unknown command: exit %d, stderr %q; want 2 naming it", r.code, r.stderr)
+	}
+}
+
+// TestReadmeSample: the output README.md shows under its first command is
+// what that command prints.
+func TestReadmeSample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)\\./bin/destill (run [^\\n#]*?)\\s+#[^\\n]*\\n.*?```\\n\\s*```\\n(.*?)```\\n").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no ./bin/destill run command followed by its output")
+	}
+	cmd := exec.Command(binary(t), strings.Fields(string(m[1]))...)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("destill %s: %v", m[1], err)
+	}
+	if diff := cmp.Diff(string(m[2]), string(out)); diff != "" {
+		t.Errorf("README.md's sample differs from what destill %s prints (-readme +printed):\n%s", m[1], diff)
 	}
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -88,5 +89,38 @@ func TestRecurrenceCountsOccurrences(t *testing.T) {
 	fs := c.Findings(nil)
 	if len(fs) != 1 || fs[0].Recurrence != 3 {
 		t.Errorf("Findings = %d groups, recurrence %d; want 1 group occurring 3 times", len(fs), fs[0].Recurrence)
+	}
+}
+
+func TestWriteTextShowsTheKeyLine(t *testing.T) {
+	post := make([]string, 30)
+	for i := range post {
+		post[i] = fmt.Sprintf("  File \"app.py\", line %d, in f", i)
+	}
+	post[19] = "ValueError: bad input"
+	card := contracts.TriageCard{
+		Job: contracts.Job{ID: "j", Name: "test"}, Severity: contracts.SeverityError, ConfidenceScore: 0.8,
+		LineNumber: 10, EndLine: 30, Message: "ValueError: bad input", RawMessage: "Traceback (most recent call last):",
+		PreContext: []string{"a", "b"}, PostContext: post, MessageHash: "h",
+	}
+	var b strings.Builder
+	if err := WriteText(&b, []Finding{{TriageCard: card, Recurrence: 1}}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{">     10 │ Traceback (most recent call last):", "┆", ">     30 │ ValueError: bad input"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A key line among the lines shown is not shown twice.
+	card.PostContext[1], card.EndLine = "ValueError: bad input", 12
+	b.Reset()
+	if err := WriteText(&b, []Finding{{TriageCard: card, Recurrence: 1}}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "ValueError: bad input"); n != 2 {
+		t.Errorf("the key line appears %d times, want twice (message and context):\n%s", n, b.String())
 	}
 }

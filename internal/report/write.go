@@ -97,15 +97,23 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 			pre = pre[len(pre)-opt.Context:]
 		}
 		for k, l := range pre {
-			fmt.Fprintf(bw, "  %6d │ %s\n", f.LineNumber-len(pre)+k, clip(Sanitize(l), opt.Width))
+			writeLine(bw, " ", f.LineNumber-len(pre)+k, l, opt.Width)
 		}
-		fmt.Fprintf(bw, "> %6d │ %s\n", f.LineNumber, clip(Sanitize(AnchorText(f.TriageCard)), opt.Width))
+		writeLine(bw, ">", f.LineNumber, AnchorText(f.TriageCard), opt.Width)
 		post := f.PostContext
 		if len(post) > opt.Context {
 			post = post[:opt.Context]
 		}
 		for k, l := range post {
-			fmt.Fprintf(bw, "  %6d │ %s\n", f.LineNumber+1+k, clip(Sanitize(l), opt.Width))
+			writeLine(bw, " ", f.LineNumber+1+k, l, opt.Width)
+		}
+		if k := keyLine(f.TriageCard); k >= len(post) {
+			// The line that names the error lies further into the
+			// finding (a traceback's last line): show it too.
+			if k > len(post) {
+				fmt.Fprintf(bw, "  %6s ┆\n", "")
+			}
+			writeLine(bw, ">", f.LineNumber+1+k, f.PostContext[k], opt.Width)
 		}
 		if f.ContextNote != "" && len(f.PostContext) <= opt.Context {
 			fmt.Fprintf(bw, "  (%s)\n", Sanitize(f.ContextNote))
@@ -115,6 +123,17 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 		fmt.Fprintf(bw, "\n… %d more findings (--limit 0 shows all, --format json gives everything)\n", len(fs)-len(shown))
 	}
 	return bw.Flush()
+}
+
+// writeLine writes one numbered log line of a card, marked when mark is
+// ">".
+func writeLine(w io.Writer, mark string, n int, text string, width int) {
+	text = clip(Sanitize(text), width)
+	if text == "" {
+		fmt.Fprintf(w, "%s %6d │\n", mark, n)
+		return
+	}
+	fmt.Fprintf(w, "%s %6d │ %s\n", mark, n, text)
 }
 
 func shortHash(h string) string {
@@ -149,6 +168,28 @@ func clip(s string, width int) string {
 // sequences and control characters are dropped, tabs become spaces (see
 // package sanitize).
 func Sanitize(s string) string { return sanitize.String(s) }
+
+// keyLine is the index in c.PostContext of the line that names the error,
+// when that is not the card's own line but a later line of its finding;
+// -1 otherwise.
+func keyLine(c contracts.TriageCard) int {
+	if c.EndLine <= c.LineNumber {
+		return -1
+	}
+	msg := strings.TrimSpace(c.Message)
+	if msg == strings.TrimSpace(AnchorText(c)) {
+		return -1
+	}
+	for k, l := range c.PostContext {
+		if k >= c.EndLine-c.LineNumber {
+			break
+		}
+		if strings.TrimSpace(l) == msg {
+			return k
+		}
+	}
+	return -1
+}
 
 // AnchorText is the cleaned text of a card's own line. Message is the line
 // that names the error, which for a multi-line finding (a traceback) can be
