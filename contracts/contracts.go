@@ -68,6 +68,11 @@ type AnalysisRequest struct {
 	// empty and Files lists the paths (readable by the ingest stage).
 	BuildURL string   `json:"build_url,omitempty"`
 	Files    []string `json:"files,omitempty"`
+	// FileNames, when set, holds one name per entry of Files: the path as
+	// the user gave it (relative to where destill run was typed), which
+	// the jobs are named after, while Files holds the absolute path to
+	// read. Without it (older requests) the jobs are named after Files.
+	FileNames []string `json:"file_names,omitempty"`
 	// Baseline optionally names a passing log or build of the same job.
 	Baseline  string    `json:"baseline,omitempty"`
 	Timestamp time.Time `json:"timestamp"`

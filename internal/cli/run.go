@@ -312,8 +312,9 @@ func plural(n int, noun string) string {
 // checkAgentic validates a request before it is submitted to the agentic
 // data plane, so that what local mode rejects at once is not accepted only
 // to fail later in an agent: the target must parse, files must exist (and
-// are made absolute, since the ingest agent runs elsewhere), and options
-// that only shape local output are refused.
+// are made absolute, since the ingest agent runs elsewhere, with the paths
+// as given kept as FileNames, which the jobs are named after as in local
+// mode), and options that only shape local output are refused.
 func (a *app) checkAgentic(ctx context.Context, req *contracts.AnalysisRequest, o runOptions) error {
 	const hint = " (REDPANDA_BROKERS is set: the request goes to the agents; use --local to analyse here)"
 	switch {
@@ -321,6 +322,9 @@ func (a *app) checkAgentic(ctx context.Context, req *contracts.AnalysisRequest, 
 		return usageError{fmt.Errorf("--format %s%s; read the results with destill view --format %s", o.format, hint, o.format)}
 	case o.baseline != "":
 		return usageError{errors.New("--baseline is applied by local mode only" + hint)}
+	}
+	if len(req.Files) > 0 {
+		req.FileNames = append([]string(nil), req.Files...)
 	}
 	for i, f := range req.Files {
 		if f == "-" {

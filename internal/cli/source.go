@@ -43,7 +43,7 @@ func (a *app) openSource(ctx context.Context, req contracts.AnalysisRequest) (so
 			// Nothing is piped in: reading would wait for a log to be typed.
 			return nil, usageError{errors.New("standard input is a terminal, so - has no log to read: pipe one in (some-command 2>&1 | destill run -) or name log files")}
 		}
-		s, err := file.New(req.Files, a.stdio.In)
+		s, err := file.NewNamed(req.Files, req.FileNames, a.stdio.In)
 		if err != nil {
 			return nil, usageError{err}
 		}

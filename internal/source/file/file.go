@@ -37,27 +37,43 @@ var gzipMagic = []byte{0x1f, 0x8b}
 // Source reads each of its paths as one job. It is safe for concurrent use;
 // standard input can be opened once.
 type Source struct {
-	paths []string
-	jobs  []contracts.Job
-	stdin io.Reader
+	paths   []string
+	buildID string
+	jobs    []contracts.Job
+	stdin   io.Reader
 
 	mu        sync.Mutex
 	stdinUsed bool
 }
 
-// New returns a source for paths, read in the order given. The path "-"
-// reads stdin, which may appear at most once. Paths are not opened until
-// Build or Open.
+// New returns a source for paths, read in the order given, each job
+// named after its path. The path "-" reads stdin, which may appear at most
+// once. Paths are not opened until Build or Open.
 func New(paths []string, stdin io.Reader) (*Source, error) {
+	return NewNamed(paths, nil, stdin)
+}
+
+// NewNamed is New with a name for each path: the job reading paths[i] is
+// shown as names[i] and its id derives from it, so that a log read through
+// its absolute path (an agent's) looks as it does read through the relative
+// path a user typed. nil names, or an empty one, stand for the path itself.
+// The build id derives from the absolute paths, so the same files give the
+// same build whether their paths were given relative or absolute.
+func NewNamed(paths, names []string, stdin io.Reader) (*Source, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("file: no log files given")
 	}
+	if names != nil && len(names) != len(paths) {
+		return nil, fmt.Errorf("file: %d names given for %d paths: one name per path", len(names), len(paths))
+	}
 	s := &Source{paths: append([]string(nil), paths...), stdin: stdin}
+	abs := make([]string, len(paths))
 	seenStdin := false
 	for i, p := range paths {
 		if p == "" {
 			return nil, fmt.Errorf("file: argument %d is an empty path", i+1)
 		}
+		abs[i] = p
 		if p == Stdin {
 			if seenStdin {
 				return nil, errors.New("file: stdin (-) given more than once; it can be read only once")
@@ -66,14 +82,25 @@ func New(paths []string, stdin io.Reader) (*Source, error) {
 				return nil, errors.New("file: stdin (-) given but no standard input is available")
 			}
 			seenStdin = true
+		} else {
+			a, err := filepath.Abs(p)
+			if err != nil {
+				return nil, fmt.Errorf("file: %s: %w", p, err)
+			}
+			abs[i] = a
 		}
-		id := jobID(i, p)
+		name := p
+		if names != nil && names[i] != "" {
+			name = names[i]
+		}
+		id := jobID(i, name)
 		s.jobs = append(s.jobs, contracts.Job{
 			ID:      id,
-			Name:    jobName(p, id),
+			Name:    jobName(name, id),
 			Outcome: contracts.OutcomeUnknown,
 		})
 	}
+	s.buildID = buildID(abs)
 	return s, nil
 }
 
@@ -108,7 +135,7 @@ func jobName(path, id string) string {
 	return id
 }
 
-// buildID derives a deterministic build id from the paths as given.
+// buildID derives a deterministic build id from absolute paths (and "-").
 func buildID(paths []string) string {
 	h := sha256.New()
 	for _, p := range paths {
@@ -119,8 +146,8 @@ func buildID(paths []string) string {
 }
 
 // Build checks that every file can be opened and describes one job per path.
-// Its id depends only on the paths, so the same command line yields the same
-// build id.
+// Its id depends only on the absolute paths, so the same files yield the
+// same build id however their paths were written.
 func (s *Source) Build(ctx context.Context) (source.Build, error) {
 	for _, p := range s.paths {
 		if err := ctx.Err(); err != nil {
@@ -141,7 +168,7 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 		f.Close()
 	}
 	return source.Build{
-		ID:     buildID(s.paths),
+		ID:     s.buildID,
 		Source: SourceName,
 		Jobs:   append([]contracts.Job(nil), s.jobs...),
 	}, nil

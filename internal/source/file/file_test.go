@@ -156,6 +156,104 @@ func TestBuildIsDeterministic(t *testing.T) {
 	}
 }
 
+// TestNamedPathsGiveTheSameBuild: a log read through its absolute path and
+// named as the relative path a user typed is the same build, with the same
+// jobs, as the log read through the relative path; the build id depends on
+// which files are read, not on how their paths were written.
+func TestNamedPathsGiveTheSameBuild(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "a.log", []byte("a\n"))
+	writeFile(t, dir, "sub/b log.txt", []byte("b\n"))
+	t.Chdir(dir)
+	abs := func(p string) string { return filepath.Join(dir, p) }
+	build := func(t *testing.T, paths, names []string) source.Build {
+		t.Helper()
+		s, err := NewNamed(paths, names, strings.NewReader("stdin\n"))
+		if err != nil {
+			t.Fatalf("NewNamed(%q, %q) = %v", paths, names, err)
+		}
+		b, err := s.Build(context.Background())
+		if err != nil {
+			t.Fatalf("Build() = %v", err)
+		}
+		for _, j := range b.Jobs {
+			if got := readJob(t, s, j); len(got) == 0 {
+				t.Errorf("job %s read nothing", j.ID)
+			}
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		typed []string // as on the command line
+		abs   []string // what an agent reads
+	}{
+		{"relative", []string{"a.log"}, []string{abs("a.log")}},
+		{"dot slash", []string{"./a.log"}, []string{abs("a.log")}},
+		{"subdirectory and space", []string{"sub/b log.txt", "a.log"}, []string{abs("sub/b log.txt"), abs("a.log")}},
+		{"dot dot", []string{"sub/../a.log"}, []string{abs("a.log")}},
+		{"absolute", []string{abs("a.log")}, []string{abs("a.log")}},
+		{"with stdin", []string{"a.log", Stdin}, []string{abs("a.log"), Stdin}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			local := build(t, tt.typed, nil)
+			for i, j := range local.Jobs {
+				if j.Name != tt.typed[i] {
+					t.Errorf("job %d name = %q, want %q as given", i, j.Name, tt.typed[i])
+				}
+			}
+			if diff := cmp.Diff(local, build(t, tt.abs, tt.typed)); diff != "" {
+				t.Errorf("absolute paths named as typed give another build (-typed +named):\n%s", diff)
+			}
+			if id := build(t, tt.abs, nil).ID; id != local.ID {
+				t.Errorf("build id of the absolute paths = %s, want %s as for the typed ones", id, local.ID)
+			}
+		})
+	}
+}
+
+func TestNamedPathsErrors(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.log", []byte("a\n"))
+	tests := []struct {
+		name  string
+		paths []string
+		names []string
+		want  string // substring of the error; "" for none
+		job   string // the job's name when there is no error
+	}{
+		{"fewer names", []string{a, a}, []string{"a.log"}, "1 names given for 2 paths", ""},
+		{"more names", []string{a}, []string{"a.log", "b.log"}, "2 names given for 1 paths", ""},
+		{"empty name stands for the path", []string{a}, []string{""}, "", a},
+		{"name with controls is sanitized", []string{a}, []string{"x\x1b]0;title\x07.log"}, "", "x.log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewNamed(tt.paths, tt.names, nil)
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("NewNamed() error = %v, want containing %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("NewNamed() error = %v", err)
+			}
+			b, err := s.Build(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Jobs[0].Name != tt.job {
+				t.Errorf("job name = %q, want %q", b.Jobs[0].Name, tt.job)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.log")
