@@ -36,9 +36,9 @@ func redactURL(raw string) string {
 // openStore connects to Postgres and checks that it answers.
 func (a *app) openStore(ctx context.Context) (*postgres.Store, error) {
 	raw := a.databaseURL()
-	st, err := postgres.Open(ctx, raw, postgres.Config{})
+	st, err := a.connectStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("database %s: %w (set %s)", redactURL(raw), err, envDatabaseURL)
+		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -46,6 +46,17 @@ func (a *app) openStore(ctx context.Context) (*postgres.Store, error) {
 		st.Close()
 		return nil, fmt.Errorf("cannot reach Postgres at %s: %w (set %s, or start docker compose -f docker/docker-compose.yml up postgres)",
 			redactURL(raw), err, envDatabaseURL)
+	}
+	return st, nil
+}
+
+// connectStore prepares the connections to Postgres without checking that
+// it answers: the first query connects.
+func (a *app) connectStore(ctx context.Context) (*postgres.Store, error) {
+	raw := a.databaseURL()
+	st, err := postgres.Open(ctx, raw, postgres.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w (set %s)", redactURL(raw), err, envDatabaseURL)
 	}
 	return st, nil
 }

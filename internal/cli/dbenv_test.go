@@ -97,7 +97,7 @@ func TestStoreCommands(t *testing.T) {
 			{"r-done", 0, "state     completed"},
 			{"r-failed", exitRequestFailed, "state     failed"},
 			{"r-running", exitRunning, "state     processing"},
-			{"nope", exitFailure, ""},
+			{"nope", exitNoStatus, ""},
 		}
 		for _, tt := range tests {
 			r := runCLI(ctx, env, "status", tt.id)
@@ -192,7 +192,7 @@ func TestStoreCommands(t *testing.T) {
 	t.Run("postgres unreachable", func(t *testing.T) {
 		bad := map[string]string{envDatabaseURL: "postgres://destill:secret@127.0.0.1:1/destill?sslmode=disable&connect_timeout=2"}
 		r := runCLI(ctx, bad, "status", "x")
-		if r.code != exitFailure || !strings.Contains(r.err, "cannot reach Postgres") || strings.Contains(r.err, "secret") {
+		if r.code != exitNoStatus || !strings.Contains(r.err, "cannot reach Postgres") || strings.Contains(r.err, "secret") {
 			t.Errorf("status with Postgres down = %d, %q; want a clear error without the password", r.code, r.err)
 		}
 	})

@@ -17,15 +17,22 @@ import (
 	"github.com/destill-ci/destill/internal/store/postgres"
 )
 
-// Exit codes of destill status beyond exitOK (completed) and exitFailure.
+// Exit codes of destill status and destill view beyond exitOK (completed)
+// and exitUsage.
 const (
 	exitRequestFailed = 1 // the request failed
 	exitRunning       = 3 // still pending or processing (without --watch)
+	exitNoStatus      = 4 // the request is unknown, or Postgres could not be read
 )
+
+// pgReadTimeout bounds one read of a followed request, so that a server
+// that stops answering is retried rather than waited for forever.
+const pgReadTimeout = 15 * time.Second
 
 type statusOptions struct {
 	watch    bool
 	interval time.Duration
+	pgWait   time.Duration
 	format   string
 }
 
@@ -38,8 +45,15 @@ func (a *app) statusCmd() *cobra.Command {
 and chunks done, findings stored and timing, as recorded in the Postgres at
 DATABASE_URL.
 
-Exit status: 0 completed, 1 failed (or an error), 3 still pending or
-processing. --watch follows the request until it completes or fails.`,
+--watch follows the request until it completes or fails. While Postgres
+cannot answer (it restarts, a connection breaks, no connection slot is
+left), --watch says once on stderr that it waits for it and keeps trying,
+for up to --postgres-wait per outage.
+
+Exit status: 0 completed, 1 failed, 2 a wrong command line, 3 still pending
+or processing, 4 no state to tell: the request is unknown, or Postgres could
+not be read (unreachable, refusing, or an outage longer than
+--postgres-wait).`,
 		Example: `  destill status 5b0e…
   destill status --watch 5b0e…`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +72,7 @@ processing. --watch follows the request until it completes or fails.`,
 	f := cmd.Flags()
 	f.BoolVarP(&o.watch, "watch", "w", false, "follow the request until it completes or fails")
 	f.DurationVar(&o.interval, "interval", time.Second, "with --watch, how often to poll")
+	f.DurationVar(&o.pgWait, "postgres-wait", 5*time.Minute, "with --watch, how long to keep retrying while Postgres cannot answer (0: give up at once)")
 	f.StringVarP(&o.format, "format", "f", "text", "output: text or json")
 	return cmd
 }
@@ -69,34 +84,64 @@ func (a *app) status(ctx context.Context, id string, o statusOptions) error {
 	if o.interval <= 0 {
 		o.interval = time.Second
 	}
+	if o.pgWait < 0 {
+		return usageError{fmt.Errorf("--postgres-wait %s: give 0 (do not wait) or a positive duration", o.pgWait)}
+	}
+	if o.watch {
+		return noStatus(a.watchStatus(ctx, id, o))
+	}
 	st, err := a.openStore(ctx)
+	if err != nil {
+		return noStatus(err)
+	}
+	defer st.Close()
+	r, err := st.Request(ctx, id)
+	if err != nil {
+		return noStatus(notFound(err, "request "+id))
+	}
+	if err := a.writeStatus(a.stdio.Out, r, o.format, time.Now()); err != nil {
+		return err
+	}
+	return statusExit(r)
+}
+
+// watchStatus follows a request until it completes or fails, waiting out
+// Postgres outages.
+func (a *app) watchStatus(ctx context.Context, id string, o statusOptions) error {
+	st, err := a.connectStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
+	pg := &pgWaiter{errOut: a.stdio.Err, where: redactURL(a.databaseURL()), limit: o.pgWait}
 	var (
-		r       postgres.Request
 		last    string
 		waiting = time.Now()
 	)
 	for {
-		r, err = st.Request(ctx, id)
+		rctx, cancel := context.WithTimeout(ctx, pgReadTimeout)
+		r, err := st.Request(rctx, id)
+		cancel()
 		switch {
-		case errors.Is(err, postgres.ErrNotFound) && o.watch && time.Since(waiting) < 30*time.Second:
+		case errors.Is(err, postgres.ErrNotFound) && time.Since(waiting) < 30*time.Second:
 			// A request just submitted appears once the sink stores it.
+			pg.ok()
 			if last == "" {
 				last = "waiting"
 				fmt.Fprintf(a.stdio.Err, "request %s is not recorded yet; waiting up to 30s for the sink to store it\n", report.Sanitize(id))
 			}
 		case err != nil:
-			return notFound(err, "request "+id)
-		case !o.watch || r.State.Done():
+			if err := pg.retry(ctx, err); err != nil {
+				return notFound(err, "request "+id)
+			}
+			continue // pg.retry has waited
+		case r.State.Done():
 			if err := a.writeStatus(a.stdio.Out, r, o.format, time.Now()); err != nil {
 				return err
 			}
 			return statusExit(r)
 		default:
+			pg.ok()
 			if line := progressLine(r); line != last && o.format == "text" {
 				fmt.Fprintln(a.stdio.Err, line)
 				last = line
@@ -108,6 +153,19 @@ func (a *app) status(ctx context.Context, id string, o statusOptions) error {
 		case <-time.After(o.interval):
 		}
 	}
+}
+
+// noStatus gives an error that leaves a request's state unknown (Postgres
+// unreachable, the request unknown) its own exit status, so that it is not
+// taken for the request's failure.
+func noStatus(err error) error {
+	var ee exitError
+	var ue usageError
+	var sig Signaled
+	if err == nil || errors.As(err, &ee) || errors.As(err, &ue) || errors.As(err, &sig) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return exitError{code: exitNoStatus, err: err}
 }
 
 // statusExit maps a request's state to the exit status.
