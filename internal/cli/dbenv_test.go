@@ -175,8 +175,56 @@ func TestStoreCommands(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.out, "[new]") || !strings.Contains(r.out, "[recurring") {
 			t.Errorf("view --format text = %d, %q; want a new and a recurring card", r.code, r.out)
 		}
-		if r := runCLI(ctx, env, "view", "--build", "https://ci/none"); r.code != exitFailure || !strings.Contains(r.err, "unknown") {
-			t.Errorf("view --build unknown = %d, %q; want %d and unknown", r.code, r.err, exitFailure)
+		if r := runCLI(ctx, env, "view", "--build", "https://ci/none"); r.code != exitNoStatus || !strings.Contains(r.err, "unknown") {
+			t.Errorf("view --build unknown = %d, %q; want %d and unknown", r.code, r.err, exitNoStatus)
+		}
+	})
+
+	t.Run("view says how the request stands", func(t *testing.T) {
+		seedRequest(t, st, "r-repeat", "https://ci/b/10", contracts.ProgressJobDone, testCard("r-repeat", 3, "same"), testCard("r-repeat", 40, "same"))
+		seedRequest(t, st, "r-partial", "https://ci/b/11", "", testCard("r-partial", 7, "early"))
+		tests := []struct {
+			name   string
+			args   []string
+			code   int
+			out    []string // in stdout
+			err    string   // in stderr; "" for nothing
+			noCard bool     // stdout holds no card
+		}{
+			{"completed, text", []string{"--format", "text", "r-done"}, 0,
+				[]string{"https://buildkite.com/acme/app/builds/7 — completed, 2 cards from 2 findings\n"}, "", false},
+			{"one card for two findings", []string{"--format", "text", "r-repeat"}, 0,
+				[]string{"— completed, 1 card from 2 findings\n"}, "", false},
+			{"failed, text", []string{"--format", "text", "r-failed"}, exitRequestFailed,
+				[]string{"— failed, 0 cards from 0 findings\n", "error: build not found\n"}, "request r-failed failed: build not found", true},
+			{"failed, json", []string{"--format", "json", "r-failed"}, exitRequestFailed,
+				[]string{"[]"}, "request r-failed failed: build not found", true},
+			{"failed, jsonl", []string{"--format", "jsonl", "r-failed"}, exitRequestFailed,
+				nil, "request r-failed failed: build not found", true},
+			{"processing, text", []string{"--format", "text", "r-partial"}, exitRunning,
+				[]string{"— processing, 1 card from 1 finding so far\n", "Error: early"}, "request r-partial is still processing: these are the cards stored so far", false},
+			{"processing, json", []string{"--format", "json", "r-partial"}, exitRunning,
+				[]string{`"message_hash": "early"`}, "request r-partial is still processing: these are the cards stored so far", false},
+			{"unknown", []string{"--format", "json", "nope"}, exitNoStatus, nil, "request nope is unknown", true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runCLI(ctx, env, append([]string{"view"}, tt.args...)...)
+				if r.code != tt.code {
+					t.Errorf("view %v = exit %d, want %d; stderr %q", tt.args, r.code, tt.code, r.err)
+				}
+				for _, want := range tt.out {
+					if !strings.Contains(r.out, want) {
+						t.Errorf("view %v stdout = %q, want it to hold %q", tt.args, r.out, want)
+					}
+				}
+				if tt.noCard && strings.Contains(r.out, "message_hash") {
+					t.Errorf("view %v stdout = %q, want no card", tt.args, r.out)
+				}
+				if tt.err == "" && r.err != "" || !strings.Contains(r.err, tt.err) {
+					t.Errorf("view %v stderr = %q, want %q", tt.args, r.err, tt.err)
+				}
+			})
 		}
 	})
 

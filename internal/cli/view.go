@@ -37,7 +37,16 @@ recurring, in how many builds it appeared, and when it was first and last
 seen.
 
 On a terminal it opens the terminal UI; otherwise, or with --format, it
-prints text, json (an array) or jsonl (one card a line).`,
+prints text, json (an array) or jsonl (one card a line). A card stands for
+every finding of its message, so there are fewer cards than findings.
+
+For a request that failed, the text output and stderr say why. For one
+still pending or processing, stderr says that the cards are those stored
+so far.
+
+Exit status, as for destill status: 0 completed, 1 failed, 2 a wrong command
+line, 3 still pending or processing (the cards stored so far are shown),
+4 the request or build is unknown, or Postgres could not be read.`,
 		Example: `  destill view 5b0e…
   destill view --build https://buildkite.com/acme/api/builds/1234
   destill view --format jsonl 5b0e… | jq .history`,
@@ -82,27 +91,31 @@ func (a *app) view(ctx context.Context, id string, o viewOptions) error {
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
-		return err
+		return noStatus(err)
 	}
 	defer st.Close()
 	if o.build != "" {
 		if id, err = st.LatestRequest(ctx, o.build); err != nil {
-			return notFound(err, "build "+o.build)
+			return noStatus(notFound(err, "build "+o.build))
 		}
 	}
 	req, err := st.Request(ctx, id)
 	if err != nil {
-		return notFound(err, "request "+id)
+		return noStatus(notFound(err, "request "+id))
 	}
 	findings, err := st.Findings(ctx, id)
 	if err != nil {
-		return err
+		return noStatus(err)
 	}
 
 	format := o.format
 	if format == "" {
 		if a.isTerminal(a.stdio.Out) {
-			return a.viewTUI(ctx, req, findings)
+			// The terminal UI shows a failed request's error itself.
+			if err := a.viewTUI(ctx, req, findings); err != nil && !errors.Is(err, pipeline.ErrRequestFailed) {
+				return err
+			}
+			return viewExit(req)
 		}
 		format = "json"
 	}
@@ -111,17 +124,35 @@ func (a *app) view(ctx context.Context, id string, o viewOptions) error {
 	case "json":
 		enc := json.NewEncoder(a.stdio.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(ranked)
+		err = enc.Encode(ranked)
 	case "jsonl":
 		enc := json.NewEncoder(a.stdio.Out)
 		for _, f := range ranked {
-			if err := enc.Encode(f); err != nil {
-				return err
+			if err = enc.Encode(f); err != nil {
+				break
 			}
 		}
-		return nil
+	default:
+		err = writeFindingsText(a.stdio.Out, req, ranked, len(findings), o.limit)
 	}
-	return writeFindingsText(a.stdio.Out, req, ranked, o.limit)
+	if err != nil {
+		return err
+	}
+	return viewExit(req)
+}
+
+// viewExit gives view the exit status status has for the request's state;
+// its message, on stderr, says why a request failed, or that one still
+// running shows only the cards stored so far.
+func viewExit(r postgres.Request) error {
+	switch r.State {
+	case pipeline.StateCompleted:
+		return nil
+	case pipeline.StateFailed:
+		return statusExit(r)
+	}
+	return exitError{code: exitRunning, err: fmt.Errorf("request %s is still %s: these are the cards stored so far (destill status --watch %s waits until it is done)",
+		r.RequestID, r.State, r.RequestID)}
 }
 
 // storedFinding is a group of stored cards as destill run shows it (one card
@@ -148,14 +179,23 @@ func rankStored(fs []postgres.Finding) []storedFinding {
 	return out
 }
 
-// writeFindingsText prints cards with their history for a reader.
-func writeFindingsText(w io.Writer, r postgres.Request, fs []storedFinding, limit int) error {
+// writeFindingsText prints cards with their history for a reader: a
+// header with the request's state (and error), how many cards stand for how
+// many stored findings, then the cards.
+func writeFindingsText(w io.Writer, r postgres.Request, fs []storedFinding, stored, limit int) error {
 	var b strings.Builder
 	title := r.BuildURL
 	if title == "" {
 		title = r.RequestID
 	}
-	fmt.Fprintf(&b, "%s — %s, %d findings\n", report.Sanitize(title), r.State, len(fs))
+	counts := plural(len(fs), "card") + " from " + plural(stored, "finding")
+	if !r.State.Done() {
+		counts += " so far"
+	}
+	fmt.Fprintf(&b, "%s — %s, %s\n", report.Sanitize(title), r.State, counts)
+	if r.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", report.Sanitize(r.Error))
+	}
 	shown := fs
 	if limit > 0 && len(shown) > limit {
 		shown = shown[:limit]
