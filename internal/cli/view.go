@@ -38,7 +38,7 @@ seen.
 
 On a terminal it opens the terminal UI; otherwise, or with --format, it
 prints text, json (an array) or jsonl (one card a line). A card stands for
-every finding of its message, so there are fewer cards than findings.
+every finding of its message, so there may be fewer cards than findings.
 
 For a request that failed, the text output and stderr say why. For one
 still pending or processing, stderr says that the cards are those stored
