@@ -222,12 +222,12 @@ func writeFindingsText(w io.Writer, r postgres.Request, fs []storedFinding, stor
 func historyText(h postgres.History) string {
 	if !h.SeenBefore {
 		if h.Builds > 1 {
-			return fmt.Sprintf("[new here; since in %d builds]", h.Builds)
+			return fmt.Sprintf("[first seen here; since then in %s]", plural(int(h.Builds), "build"))
 		}
 		return "[new]"
 	}
-	return fmt.Sprintf("[recurring: %d builds, %d times, first %s, last %s]",
-		h.Builds, h.Occurrences, h.FirstSeen.UTC().Format("2006-01-02"), h.LastSeen.UTC().Format("2006-01-02"))
+	return fmt.Sprintf("[recurring: %s, %s, first %s, last %s]",
+		plural(int(h.Builds), "build"), plural(int(h.Occurrences), "time"), h.FirstSeen.UTC().Format("2006-01-02"), h.LastSeen.UTC().Format("2006-01-02"))
 }
 
 // viewTUI opens the terminal UI over the stored request: its jobs as
