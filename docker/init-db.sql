@@ -306,4 +306,17 @@ $$;
 
 INSERT INTO schema_migrations (version, name) VALUES (1, 'schema');
 
+-- Migration 0002_findings_exit_status_line_in_chunk
+
+-- Every field of a card is stored, so destill view gives back the cards
+-- destill run prints: the job's exit status (NULL when the source does not
+-- know it) and the line's position in the chunk that found it. Adding a
+-- column with a constant default rewrites no row; stored findings read as
+-- an unknown exit status and line 0 of their chunk.
+ALTER TABLE findings
+    ADD COLUMN exit_status   integer,
+    ADD COLUMN line_in_chunk integer NOT NULL DEFAULT 0;
+
+INSERT INTO schema_migrations (version, name) VALUES (2, 'findings_exit_status_line_in_chunk');
+
 COMMIT;

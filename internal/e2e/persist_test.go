@@ -6,46 +6,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/destill-ci/destill/internal/store/pgtest"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/destill-ci/destill/internal/store/pgtest"
 )
 
-// storedCard is what both `destill run --format jsonl` and `destill view
-// --format jsonl` print, minus view's history.
-type storedCard struct {
-	ID          string   `json:"id"`
-	RequestID   string   `json:"request_id"`
-	JobID       string   `json:"job_id"`
-	JobName     string   `json:"job_name"`
-	LineNumber  int      `json:"line_number"`
-	EndLine     int      `json:"end_line"`
-	Severity    string   `json:"severity"`
-	Confidence  float64  `json:"confidence_score"`
-	Message     string   `json:"message"`
-	RawMessage  string   `json:"raw_message"`
-	Normalized  string   `json:"normalized_message"`
-	MessageHash string   `json:"message_hash"`
-	PreContext  []string `json:"pre_context"`
-	PostContext []string `json:"post_context"`
-	ContextNote string   `json:"context_note"`
-	Recurrence  int      `json:"recurrence"`
-	Jobs        []string `json:"jobs"`
-}
+// viewOnly names what `destill view` adds to each card printed by `destill
+// run`: the message's history across builds. Everything else must be the
+// same, field for field.
+var viewOnly = []string{"history"}
 
-func parseStored(t *testing.T, s string) []storedCard {
+// parseCards reads the cards printed with --format json (one array) or
+// jsonl (one object a line) as whole JSON objects, numbers as written, so
+// that any field one side prints and the other does not shows as a
+// difference.
+func parseCards(t *testing.T, format, out string) []map[string]any {
 	t.Helper()
-	var out []storedCard
-	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
-		if l == "" {
-			continue
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber()
+	var cards []map[string]any
+	switch format {
+	case "json":
+		if err := dec.Decode(&cards); err != nil {
+			t.Fatalf("--format json output %q: %v", out, err)
 		}
-		var c storedCard
-		if err := json.Unmarshal([]byte(l), &c); err != nil {
-			t.Fatalf("jsonl line %q: %v", l, err)
+	case "jsonl":
+		for dec.More() {
+			var c map[string]any
+			if err := dec.Decode(&c); err != nil {
+				t.Fatalf("--format jsonl output %q: %v", out, err)
+			}
+			cards = append(cards, c)
 		}
-		out = append(out, c)
+	default:
+		t.Fatalf("parseCards: format %q", format)
 	}
-	return out
+	if dec.More() {
+		t.Fatalf("--format %s output has more after its cards: %q", format, out)
+	}
+	return cards
 }
 
 // TestPersistenceProcesses runs the whole agentic data plane as separate
@@ -90,20 +89,58 @@ func TestPersistenceProcesses(t *testing.T) {
 		t.Fatalf("status --watch: exit %d, stdout %q, stderr %s; want 0 and completed", st.code, st.stdout, st.stderr)
 	}
 
-	view := run(t, nil, env, "view", "--format", "jsonl", id)
-	if view.code != 0 {
-		t.Fatalf("view: exit %d, stderr %s", view.code, view.stderr)
-	}
-	local := run(t, nil, srcEnv, "run", "--local", "--format", "jsonl", "--request-id", id, url)
+	// view gives back every field of every card local mode prints.
+	local := run(t, nil, srcEnv, "run", "--local", "--format", "json", "--request-id", id, url)
 	if local.code != 0 {
 		t.Fatalf("run --local: exit %d, stderr %s", local.code, local.stderr)
 	}
-	stored, want := parseStored(t, view.stdout), parseStored(t, local.stdout)
+	want := parseCards(t, "json", local.stdout)
 	if len(want) == 0 {
 		t.Fatal("local mode found no cards")
 	}
-	if diff := cmp.Diff(want, stored); diff != "" {
-		t.Errorf("destill view differs from local mode (-local +view):\n%s", diff)
+	// The fixture's jobs exited 1: local mode prints that on every card.
+	for _, key := range []string{"exit_status", "line_in_chunk"} {
+		if _, ok := want[0][key]; !ok {
+			t.Errorf("local mode's first card has no %s; the comparison below would not cover it", key)
+		}
+	}
+	for _, format := range []string{"json", "jsonl"} {
+		view := run(t, nil, env, "view", "--format", format, id)
+		if view.code != 0 {
+			t.Fatalf("view --format %s: exit %d, stderr %s", format, view.code, view.stderr)
+		}
+		stored := parseCards(t, format, view.stdout)
+		for i, c := range stored {
+			for _, key := range viewOnly {
+				if _, ok := c[key]; !ok {
+					t.Errorf("view --format %s: card %d has no %s", format, i, key)
+				}
+				delete(c, key)
+			}
+		}
+		if diff := cmp.Diff(want, stored); diff != "" {
+			t.Errorf("destill view --format %s differs from destill run --format json (-local +view):\n%s", format, diff)
+		}
+	}
+
+	// Status as JSON carries the counts.
+	js := run(t, nil, env, "status", "--format", "json", id)
+	var s struct {
+		State    string `json:"state"`
+		Findings int    `json:"findings_count"`
+	}
+	total := 0
+	for _, c := range want {
+		n, err := c["recurrence"].(json.Number).Int64()
+		if err != nil {
+			t.Fatalf("local card recurrence %v: %v", c["recurrence"], err)
+		}
+		total += int(n)
+	}
+	// Recurrence counts occurrences (a message repeated inside its own
+	// block counts once), so the stored cards are at least that many.
+	if err := json.Unmarshal([]byte(js.stdout), &s); err != nil || s.State != "completed" || s.Findings < total {
+		t.Fatalf("status --format json = %q (%v), want state completed with at least %d findings", js.stdout, err, total)
 	}
 
 	// The sink serves health (broker and Postgres) and metrics, and stops
@@ -115,25 +152,7 @@ func TestPersistenceProcesses(t *testing.T) {
 	if body := httpGet(t, "http://"+maddr+"/metrics"); !strings.Contains(body, `destill_agent_consumer_lag{agent="sink"`) {
 		t.Errorf("sink /metrics lacks its consumer lag:\n%s", body)
 	}
-	defer func() {
-		if code := sk.stop(t, 30*time.Second); code != 0 {
-			t.Errorf("sink exit code after SIGTERM = %d, want 0; stderr:\n%s", code, sk.err.String())
-		}
-	}()
-
-	// Status as JSON carries the counts.
-	js := run(t, nil, env, "status", "--format", "json", id)
-	var s struct {
-		State    string `json:"state"`
-		Findings int    `json:"findings_count"`
-	}
-	total := 0
-	for _, c := range want {
-		total += c.Recurrence
-	}
-	// Recurrence counts occurrences (a message repeated inside its own
-	// block counts once), so the stored cards are at least that many.
-	if err := json.Unmarshal([]byte(js.stdout), &s); err != nil || s.State != "completed" || s.Findings < total {
-		t.Errorf("status --format json = %q (%v), want state completed with at least %d findings", js.stdout, err, total)
+	if code := sk.stop(t, 30*time.Second); code != 0 {
+		t.Errorf("sink exit code after SIGTERM = %d, want 0; stderr:\n%s", code, sk.err.String())
 	}
 }

@@ -209,23 +209,51 @@ func TestConnectWritesWhatSinkWrites(t *testing.T) {
 		MessageHash: "h-dirty", Job: contracts.Job{ID: "dirty", Name: "nul\x00job"}, Severity: contracts.SeverityWarn,
 		LineNumber: 7, Message: "a\x00b", RawMessage: "\x00", PreContext: []string{"x\x00", `say "hi" \ C:\dir\ {a,b}`, "NULL", "", " spaced "},
 		PostContext: []string{`\"`, "{}", "two\nlines", `ends in \`, `\n`, ""}, ContextNote: "n\x00"}
-	m, err := encode(contracts.TopicFindings, dirty)
-	if err != nil {
-		t.Fatal(err)
+	// Jobs whose exit status the source knows (file sources do not): a
+	// failure, a success, a signal and a Windows status.
+	extra := []contracts.TriageCard{dirty}
+	for i, exit := range []int{1, 0, 137, -1073741819} {
+		c := dirty
+		c.ID, c.LineNumber, c.EndLine = contracts.FindingID("req-3", "dirty", 10+i), 10+i, 12+i
+		c.Job.ExitStatus, c.ChunkIndex, c.LineInChunk = &exit, i, 3+i
+		extra = append(extra, c)
 	}
-	events = append(events, m)
+	for _, c := range extra {
+		m, err := encode(contracts.TopicFindings, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, m)
+	}
 
-	// destill sink
-	sinkURL := freshDB(t)
-	st, err := postgres.Open(context.Background(), sinkURL, postgres.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	mem := memory.New(memory.Config{})
-	defer mem.Close()
-	if err := sink.New(mem, st, sink.Config{}).WriteBatch(context.Background(), events); err != nil {
-		t.Fatal(err)
+	// destill sink, its findings copied straight in, or through its staging
+	// table (a batch with a card already stored goes that way).
+	sinkTables := map[string]map[string][]string{}
+	for _, path := range []string{"copy", "staging"} {
+		sinkURL := freshDB(t)
+		st, err := postgres.Open(context.Background(), sinkURL, postgres.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		mem := memory.New(memory.Config{})
+		defer mem.Close()
+		s := sink.New(mem, st, sink.Config{})
+		if path == "staging" {
+			var some []broker.Message
+			for i, m := range events {
+				if m.Topic == contracts.TopicFindings && i%20 == 0 {
+					some = append(some, m)
+				}
+			}
+			if err := s.WriteBatch(context.Background(), some); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.WriteBatch(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+		sinkTables[path] = sinktest.Tables(t, sinkURL)
 	}
 
 	// Redpanda Connect's mappings and SQL, every message delivered twice.
@@ -248,12 +276,21 @@ func TestConnectWritesWhatSinkWrites(t *testing.T) {
 		}
 	}
 
-	want, got := sinktest.Tables(t, sinkURL), sinktest.Tables(t, connURL)
-	if len(want["findings"]) < 10 || len(want["requests"]) != 3 {
-		t.Fatalf("sink wrote %d findings and %d requests; the events are too few to compare", len(want["findings"]), len(want["requests"]))
+	got := sinktest.Tables(t, connURL)
+	for path, want := range sinkTables {
+		if len(want["findings"]) < 10 || len(want["requests"]) != 3 {
+			t.Fatalf("sink (%s) wrote %d findings and %d requests; the events are too few to compare", path, len(want["findings"]), len(want["requests"]))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("tables differ (-destill sink, %s +connect.yaml):\n%s", path, diff)
+		}
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("tables differ (-destill sink +connect.yaml):\n%s", diff)
+	// Every column is compared: the exit statuses and the lines in their
+	// chunks are there.
+	for _, want := range []string{`"exit_status": null`, `"exit_status": 137`, `"exit_status": 0`, `"line_in_chunk": 6`} {
+		if !strings.Contains(strings.Join(got["findings"], "\n"), want) {
+			t.Errorf("connect.yaml's findings have no row with %s", want)
+		}
 	}
 }
 

@@ -85,29 +85,36 @@ func (s *Store) Settle(ctx context.Context, requestIDs []string) error {
 const findingsColumns = `id, request_id, build_id, build_url, source, job_id, job_name, job_url, job_outcome,
     severity, severity_rank, confidence_score, line_number, end_line, message_hash,
     normalized_message, normalizer_version, raw_message, message, context, pre_context_lines,
-    context_note, rule, chunk_index, log_timestamp`
+    context_note, rule, chunk_index, log_timestamp, exit_status, line_in_chunk`
+
+// findingsFields is how many columns findingsColumns names.
+const findingsFields = 27
 
 const copyFindingsSQL = `COPY findings (` + findingsColumns + `) FROM STDIN (FORMAT binary)`
 
 // The staging table is the session's own: temporary, not logged, emptied
-// at each commit. Ids and times arrive as text for Postgres to parse. It
-// compresses nothing that fits a page, since its rows live a moment. All
-// three statements go in one message, one transaction, so a pooler that
-// hands out sessions per transaction keeps them together.
-const stageFindingsSQL = `CREATE TEMP TABLE IF NOT EXISTS findings_in (
+// at each commit. Ids and times arrive as text and integers as bigint for
+// Postgres to parse and narrow, refusing what findings cannot hold as it
+// refuses Redpanda Connect's. It compresses nothing that fits a page, since
+// its rows live a moment. All three statements go in one message, one
+// transaction, so a pooler that hands out sessions per transaction keeps
+// them together. The table's name changes with its columns, so a server
+// session a pooler kept from an older sink never offers one of other columns.
+const stageFindingsSQL = `CREATE TEMP TABLE IF NOT EXISTS findings_in_v2 (
     id text, request_id text, build_id text, build_url text, source text, job_id text, job_name text,
     job_url text, job_outcome text, severity text, severity_rank smallint, confidence_score float8,
-    line_number integer, end_line integer, message_hash text, normalized_message text,
-    normalizer_version integer, raw_message text, message text, context text COMPRESSION lz4,
-    pre_context_lines integer, context_note text, rule text, chunk_index integer, log_timestamp text
+    line_number bigint, end_line bigint, message_hash text, normalized_message text,
+    normalizer_version bigint, raw_message text, message text, context text COMPRESSION lz4,
+    pre_context_lines bigint, context_note text, rule text, chunk_index bigint, log_timestamp text,
+    exit_status bigint, line_in_chunk bigint
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS;
-COPY findings_in FROM STDIN (FORMAT binary);
+COPY findings_in_v2 FROM STDIN (FORMAT binary);
 INSERT INTO findings (` + findingsColumns + `)
 SELECT id::uuid, request_id, build_id, build_url, source, job_id, job_name, job_url, job_outcome,
     severity, severity_rank, confidence_score, line_number, end_line, message_hash,
     normalized_message, normalizer_version, raw_message, message, context, pre_context_lines,
-    context_note, rule, chunk_index, log_timestamp::timestamptz
-FROM findings_in
+    context_note, rule, chunk_index, log_timestamp::timestamptz, exit_status, line_in_chunk
+FROM findings_in_v2
 ON CONFLICT (id) DO NOTHING`
 
 // findingBatch is cards in the order they are written: by id, each id once
@@ -118,7 +125,8 @@ type findingBatch struct {
 	order []int32
 	ids   [][16]byte // by card, when direct
 	times []int64    // by card, when direct: microseconds since 2000, or noTime
-	// direct is true when every id and time has its binary form here.
+	// direct is true when every id and time has its binary form here and
+	// every integer fits its column.
 	direct bool
 	size   int // bytes of text, about
 }
@@ -139,6 +147,8 @@ func newFindingBatch(cards []contracts.TriageCard) (*findingBatch, error) {
 			if b.ids[i], ok = parseUUID(c.ID); !ok {
 				b.direct = false
 			} else if b.times[i], ok = pgTime(c.Timestamp); !ok {
+				b.direct = false
+			} else if !fitsInt4(c) {
 				b.direct = false
 			}
 		}
@@ -164,13 +174,13 @@ func newFindingBatch(cards []contracts.TriageCard) (*findingBatch, error) {
 // encode renders the batch in COPY's binary format: for findings when
 // direct, else for the staging table.
 func (b *findingBatch) encode(direct bool) []byte {
-	buf := make([]byte, 0, 21+b.size+b.size/16+len(b.order)*(2+25*4+64))
+	buf := make([]byte, 0, 21+b.size+b.size/16+len(b.order)*(2+findingsFields*4+7*8+64))
 	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
 	buf = be32(buf, 0) // flags
 	buf = be32(buf, 0) // header extension
 	for _, i := range b.order {
 		c := &b.cards[i]
-		buf = binary.BigEndian.AppendUint16(buf, 25)
+		buf = binary.BigEndian.AppendUint16(buf, findingsFields)
 		if direct {
 			buf = be32(buf, 16)
 			buf = append(buf, b.ids[i][:]...)
@@ -190,21 +200,21 @@ func (b *findingBatch) encode(direct bool) []byte {
 		buf = binary.BigEndian.AppendUint16(buf, uint16(int16(c.Severity.Rank())))
 		buf = be32(buf, 8)
 		buf = binary.BigEndian.AppendUint64(buf, math.Float64bits(c.ConfidenceScore))
-		buf = appendInt4(buf, c.LineNumber)
-		buf = appendInt4(buf, max(c.EndLine, c.LineNumber))
+		buf = appendInt(buf, c.LineNumber, direct)
+		buf = appendInt(buf, max(c.EndLine, c.LineNumber), direct)
 		buf = appendText(buf, c.MessageHash)
 		buf = appendText(buf, c.NormalizedMessage)
-		buf = appendInt4(buf, c.NormalizerVersion)
+		buf = appendInt(buf, c.NormalizerVersion, direct)
 		buf = appendText(buf, c.RawMessage)
 		buf = appendText(buf, c.Message)
 		at := len(buf)
 		buf = be32(buf, 0) // length, set below
 		buf = appendContext(buf, c.PreContext, c.PostContext)
 		binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
-		buf = appendInt4(buf, len(c.PreContext))
+		buf = appendInt(buf, len(c.PreContext), direct)
 		buf = appendText(buf, c.ContextNote)
 		buf = appendText(buf, c.Rule)
-		buf = appendInt4(buf, c.ChunkIndex)
+		buf = appendInt(buf, c.ChunkIndex, direct)
 		switch t := c.Timestamp; {
 		case t == nil || t.IsZero():
 			buf = be32(buf, -1) // NULL
@@ -217,6 +227,12 @@ func (b *findingBatch) encode(direct bool) []byte {
 			buf = t.AppendFormat(buf, time.RFC3339Nano)
 			binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 		}
+		if c.Job.ExitStatus == nil {
+			buf = be32(buf, -1) // NULL: the source does not know
+		} else {
+			buf = appendInt(buf, *c.Job.ExitStatus, direct)
+		}
+		buf = appendInt(buf, c.LineInChunk, direct)
 	}
 	return binary.BigEndian.AppendUint16(buf, 0xffff) // end of data
 }
@@ -228,9 +244,25 @@ func appendText(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-func appendInt4(buf []byte, v int) []byte {
-	buf = be32(buf, 4)
-	return be32(buf, int32(v))
+// appendInt appends v as an integer field: an int4 for findings, whose
+// integer columns newFindingBatch checked it fits, else an int8 for the
+// staging table.
+func appendInt(buf []byte, v int, int4 bool) []byte {
+	if int4 {
+		buf = be32(buf, 4)
+		return be32(buf, int32(v))
+	}
+	buf = be32(buf, 8)
+	return binary.BigEndian.AppendUint64(buf, uint64(int64(v)))
+}
+
+// fitsInt4 reports whether every integer of c fits its integer column.
+// Those that do not go through the staging table, whose INSERT Postgres then
+// refuses as out of range, as it refuses them from Redpanda Connect.
+func fitsInt4(c *contracts.TriageCard) bool {
+	fits := func(v int) bool { return v >= math.MinInt32 && v <= math.MaxInt32 }
+	return fits(c.LineNumber) && fits(c.EndLine) && fits(c.NormalizerVersion) && fits(c.ChunkIndex) &&
+		fits(c.LineInChunk) && fits(len(c.PreContext)) && (c.Job.ExitStatus == nil || fits(*c.Job.ExitStatus))
 }
 
 // be32 appends v as a big-endian 32-bit integer; v < 0 as two's complement.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/destill-ci/destill/contracts"
@@ -101,5 +102,67 @@ func TestInsertFindingsSkipsStoredIDs(t *testing.T) {
 	}
 	if rows != 3 || counted != 3 {
 		t.Errorf("findings rows = %d, requests.findings_count = %d; want 3 and 3", rows, counted)
+	}
+}
+
+// TestInsertFindingsStoresEveryField reads back exactly the cards written,
+// every field of them, whichever way they went in: straight COPY, or the
+// staging table that a stored card or an id Postgres must parse sends them
+// through.
+func TestInsertFindingsStoresEveryField(t *testing.T) {
+	exit := func(n int) *int { return &n }
+	cards := func() []contracts.TriageCard {
+		var out []contracts.TriageCard
+		for i, e := range []*int{nil, exit(0), exit(1), exit(137), exit(-1073741819)} {
+			c := card("r1", "j1", 10*(i+1), contracts.SeverityError, "h")
+			c.Job.ExitStatus = e
+			c.LineInChunk = 3 * i // 0 included
+			c.ChunkIndex = i
+			out = append(out, c)
+		}
+		out[0].Timestamp = nil
+		return out
+	}
+	tests := []struct {
+		name   string
+		stored []contracts.TriageCard // written first
+		write  func([]contracts.TriageCard) []contracts.TriageCard
+	}{
+		{"copy", nil, func(cs []contracts.TriageCard) []contracts.TriageCard { return cs }},
+		{"staging, a card already stored", cards()[:1], func(cs []contracts.TriageCard) []contracts.TriageCard { return cs }},
+		{"staging, an id in capitals", nil, func(cs []contracts.TriageCard) []contracts.TriageCard {
+			out := append([]contracts.TriageCard(nil), cs...)
+			out[2].ID = strings.ToUpper(out[2].ID)
+			return out
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := openStore(t)
+			if len(tt.stored) > 0 {
+				if _, err := s.InsertFindings(ctx, tt.stored); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := cards()
+			n, err := s.InsertFindings(ctx, tt.write(want))
+			if err != nil || n != int64(len(want)-len(tt.stored)) {
+				t.Fatalf("InsertFindings = %d, %v; want %d, nil", n, err, len(want)-len(tt.stored))
+			}
+			fs, err := s.Findings(ctx, "r1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]contracts.TriageCard{}
+			for _, f := range fs {
+				got[f.ID] = f.TriageCard
+			}
+			for _, w := range want {
+				if diff := cmp.Diff(w, got[w.ID]); diff != "" {
+					t.Errorf("card at line %d read back differs (-written +read):\n%s", w.LineNumber, diff)
+				}
+			}
+		})
 	}
 }

@@ -155,16 +155,20 @@ ORDER BY 1`)
 	return lines
 }
 
+// card is a finding with every field set; its job exited 2.
 func card(req, job string, line int, sev contracts.Severity, hash string) contracts.TriageCard {
 	ts := time.Date(2026, 3, 1, 12, 0, line%60, 0, time.UTC)
+	exit := 2
 	return contracts.TriageCard{
 		Version: contracts.Version, ID: contracts.FindingID(req, job, line), RequestID: req,
 		MessageHash: hash, Source: "buildkite", BuildID: "b-" + req, BuildURL: "https://buildkite.com/acme/app/builds/" + req,
-		Job:      contracts.Job{ID: job, Name: "test " + job, URL: "https://buildkite.com/job/" + job, Outcome: contracts.OutcomeFailed},
+		Job: contracts.Job{ID: job, Name: "test " + job, URL: "https://buildkite.com/job/" + job, Outcome: contracts.OutcomeFailed,
+			ExitStatus: &exit},
 		Severity: sev, LineNumber: line, EndLine: line + 2,
 		RawMessage: "\x1b[31mError: boom\x1b[0m", Message: "Error: boom", NormalizedMessage: "error: boom",
 		NormalizerVersion: 1, ConfidenceScore: 0.75, Rule: "error-prefix",
-		PreContext: []string{"a", "b"}, PostContext: []string{"c"}, ChunkIndex: 0, Timestamp: &ts,
+		PreContext: []string{"a", "b"}, PostContext: []string{"c"}, ContextNote: "note",
+		ChunkIndex: line / 100, LineInChunk: line%100 + 1, Timestamp: &ts,
 	}
 }
 
@@ -285,15 +289,54 @@ func TestSummaryMaxSeverityByRank(t *testing.T) {
 	}
 }
 
+// TestInsertFindingsRejected: a card Postgres cannot store fails the whole
+// call as rejected and nothing is written, as Postgres refuses the row from
+// Redpanda Connect. An integer too large for its column is refused, never
+// stored wrapped around.
 func TestInsertFindingsRejected(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openStore(t)
-	bad := card("r1", "j1", 1, contracts.SeverityError, "h")
-	bad.ID = "not-a-uuid"
-	_, err := s.InsertFindings(ctx, []contracts.TriageCard{card("r1", "j1", 2, contracts.SeverityError, "h"), bad})
-	if !postgres.IsRejected(err) {
-		t.Fatalf("InsertFindings(bad id) = %v; want a rejected-row error", err)
+	huge := 1 << 33
+	tests := []struct {
+		name string
+		bad  func(c *contracts.TriageCard)
+	}{
+		{"an id that is no UUID", func(c *contracts.TriageCard) { c.ID = "not-a-uuid" }},
+		{"a line number beyond integer", func(c *contracts.TriageCard) { c.LineNumber, c.EndLine = huge+1, huge+1 }},
+		{"an end line beyond integer", func(c *contracts.TriageCard) { c.EndLine = huge + 1 }},
+		{"a chunk index beyond integer", func(c *contracts.TriageCard) { c.ChunkIndex = huge }},
+		{"a line in chunk beyond integer", func(c *contracts.TriageCard) { c.LineInChunk = huge + 7 }},
+		{"an exit status beyond integer", func(c *contracts.TriageCard) { c.Job.ExitStatus = &huge }},
+		{"a normalizer version below integer", func(c *contracts.TriageCard) { c.NormalizerVersion = -huge }},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, url := openStore(t)
+			bad := card("r1", "j1", 1, contracts.SeverityError, "h")
+			tt.bad(&bad)
+			_, err := s.InsertFindings(ctx, []contracts.TriageCard{card("r1", "j1", 2, contracts.SeverityError, "h"), bad})
+			if !postgres.IsRejected(err) {
+				t.Fatalf("InsertFindings(%s) = %v; want a rejected-row error", tt.name, err)
+			}
+			if n := countRows(t, url, "findings"); n != 0 {
+				t.Errorf("findings rows = %d after a rejected call, want 0", n)
+			}
+		})
+	}
+}
+
+func countRows(t *testing.T, url, table string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func at(sec int) time.Time { return time.Date(2026, 3, 1, 12, 0, sec, 0, time.UTC) }

@@ -129,7 +129,7 @@ func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, erro
 	rows, err := s.pool.Query(ctx, `SELECT id::text, request_id, build_id, build_url, source, job_id, job_name, job_url,
 		job_outcome, severity_rank, confidence_score, line_number, end_line, message_hash, normalized_message,
 		normalizer_version, raw_message, message, context, pre_context_lines, context_note, rule, chunk_index,
-		log_timestamp, created_at
+		line_in_chunk, exit_status, log_timestamp, created_at
 		FROM findings WHERE request_id = $1
 		ORDER BY severity_rank DESC, confidence_score DESC, job_name, job_id, line_number`, requestID)
 	if err != nil {
@@ -140,12 +140,13 @@ func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, erro
 		c := &f.TriageCard
 		var outcome string
 		var rank int16
-		var line, end, nver, chunk, pre int32
+		var line, end, nver, chunk, inChunk, pre int32
+		var exit *int32
 		var context string
 		err := row.Scan(&c.ID, &c.RequestID, &c.BuildID, &c.BuildURL, &c.Source, &c.Job.ID, &c.Job.Name, &c.Job.URL,
 			&outcome, &rank, &c.ConfidenceScore, &line, &end, &c.MessageHash, &c.NormalizedMessage,
 			&nver, &c.RawMessage, &c.Message, &context, &pre, &c.ContextNote, &c.Rule, &chunk,
-			&c.Timestamp, &f.CreatedAt)
+			&inChunk, &exit, &c.Timestamp, &f.CreatedAt)
 		if err != nil {
 			return f, err
 		}
@@ -154,6 +155,11 @@ func (s *Store) Findings(ctx context.Context, requestID string) ([]Finding, erro
 		c.Job.Outcome = contracts.Outcome(outcome)
 		c.Severity = contracts.Severity(rank)
 		c.LineNumber, c.EndLine, c.NormalizerVersion, c.ChunkIndex = int(line), int(end), int(nver), int(chunk)
+		c.LineInChunk = int(inChunk)
+		if exit != nil {
+			n := int(*exit)
+			c.Job.ExitStatus = &n
+		}
 		return f, nil
 	})
 	if err != nil {
