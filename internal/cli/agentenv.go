@@ -196,7 +196,7 @@ func newAgentMetrics(spec agentSpec, b *kafka.Broker) *agentMetrics {
 			Name: "destill_agent_messages_out_total", Help: "Messages published and acknowledged, by topic.",
 			ConstLabels: labels}, []string{"topic"}),
 		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "destill_agent_errors_total", Help: "Failed handler runs (retried) and failed publishes.",
+			Name: "destill_agent_errors_total", Help: "Failures, each retried: handler runs and publishes; for the sink, writes to Postgres (kind postgres) and dead letters (kind publish).",
 			ConstLabels: labels}, []string{"kind"}),
 		processing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "destill_agent_processing_seconds", Help: "Time to handle one message, outputs acknowledged included.",

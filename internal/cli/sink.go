@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/destill-ci/destill/contracts"
@@ -78,13 +77,9 @@ func (a *app) runSink(ctx context.Context, cfg sink.Config, o agentOptions) erro
 	if err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
+	m := newSinkMetrics(b)
+	cfg.Metrics = m
 	if o.metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(
-			&lagCollector{b: b, group: sink.Group, desc: prometheus.NewDesc("destill_agent_consumer_lag",
-				"Records on the agent's input topics not yet committed by its group.", []string{"topic"},
-				prometheus.Labels{"agent": "sink", "group": sink.Group})},
-			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		healthy := func(ctx context.Context) error {
 			if err := brokerHealth(b)(ctx); err != nil {
 				return err
@@ -94,15 +89,79 @@ func (a *app) runSink(ctx context.Context, cfg sink.Config, o agentOptions) erro
 			}
 			return nil
 		}
-		stop, err := serveMetrics(o.metricsAddr, reg, healthy, log)
+		stop, err := serveMetrics(o.metricsAddr, m.reg, healthy, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 	log.Info("sink running", "group", sink.Group, "topics", sink.Topics, "database", redactURL(a.databaseURL()))
-	return sink.New(b, st, cfg).Run(ctx)
+	err = sink.New(b, st, cfg).Run(ctx)
+	log.Info("sink stopped")
+	return err
 }
+
+// sinkMetrics are the metrics every agent has (agentMetrics: messages
+// consumed, dead letters, failures, time per message, consumer lag) and
+// what the sink writes to Postgres. It is the sink's sink.Metrics.
+type sinkMetrics struct {
+	*agentMetrics
+	rows     *prometheus.CounterVec
+	inserted prometheus.Counter
+	batches  *prometheus.HistogramVec
+	writes   *prometheus.HistogramVec
+}
+
+func newSinkMetrics(b *kafka.Broker) *sinkMetrics {
+	am := newAgentMetrics(agentSpec{name: "sink", group: sink.Group, in: sink.Topics}, b)
+	labels := prometheus.Labels{"agent": "sink", "group": sink.Group}
+	buckets := prometheus.ExponentialBuckets(0.001, 2, 16)
+	m := &sinkMetrics{
+		agentMetrics: am,
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "destill_sink_rows_written_total", Help: "Messages written to Postgres, by topic (a redelivered card counts again).",
+			ConstLabels: labels}, []string{"topic"}),
+		inserted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "destill_sink_findings_inserted_total", Help: "Findings rows inserted, as Postgres reported them: cards not stored before.",
+			ConstLabels: labels}),
+		batches: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "destill_sink_batch_seconds", Help: "Time to store a batch of messages of one topic, retries included; its count is the batches written.",
+			ConstLabels: labels, Buckets: buckets}, []string{"topic"}),
+		writes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "destill_sink_write_seconds", Help: "Time of one successful write to Postgres (a statement of up to --max-batch rows, or a part of one), by topic.",
+			ConstLabels: labels, Buckets: buckets}, []string{"topic"}),
+	}
+	am.reg.MustRegister(m.rows, m.inserted, m.batches, m.writes)
+	for _, t := range sink.Topics {
+		m.rows.WithLabelValues(t)
+		m.batches.WithLabelValues(t)
+		m.writes.WithLabelValues(t)
+	}
+	for _, kind := range []string{"postgres", "publish"} {
+		am.errs.WithLabelValues(kind)
+	}
+	return m
+}
+
+func (m *sinkMetrics) Batch(topic string, n int, d time.Duration) {
+	m.in.WithLabelValues(topic).Add(float64(n))
+	m.batches.WithLabelValues(topic).Observe(d.Seconds())
+	// Every message of the batch waited for all of it.
+	for range n {
+		m.processing.Observe(d.Seconds())
+	}
+}
+
+func (m *sinkMetrics) Wrote(topic string, rows int, d time.Duration) {
+	m.rows.WithLabelValues(topic).Add(float64(rows))
+	m.writes.WithLabelValues(topic).Observe(d.Seconds())
+}
+
+func (m *sinkMetrics) Inserted(n int64) { m.inserted.Add(float64(n)) }
+
+func (m *sinkMetrics) DeadLettered(string) { m.out.WithLabelValues(contracts.TopicDLQ).Inc() }
+
+func (m *sinkMetrics) Failed(_, cause string) { m.errs.WithLabelValues(cause).Inc() }
 
 // waitForStore connects and migrates, retrying with backoff while Postgres
 // is unreachable (it may start after the sink).

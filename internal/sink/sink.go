@@ -81,7 +81,37 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// Logger receives diagnostics; default discards.
 	Logger *slog.Logger
+	// Metrics observes the writes; default observes nothing.
+	Metrics Metrics
 }
+
+// Metrics observes what the sink does, for Prometheus or a test. Its
+// methods are called from several goroutines at once.
+type Metrics interface {
+	// Batch: n messages of topic are stored or dead-lettered, so they may
+	// be acknowledged; storing them took d, retries included.
+	Batch(topic string, n int, d time.Duration)
+	// Wrote: one write stored rows messages of topic in Postgres, taking d.
+	Wrote(topic string, rows int, d time.Duration)
+	// Inserted: Postgres inserted n new findings rows (a redelivered card
+	// is not new). Reported as soon as they are committed, even if the
+	// write then fails (settling its requests) and is retried.
+	Inserted(n int64)
+	// DeadLettered: a message of topic went to destill.dlq.
+	DeadLettered(topic string)
+	// Failed: storing a batch of topic failed and is retried; cause is
+	// "postgres" (Postgres unreachable or failing) or "publish" (a dead
+	// letter could not be published).
+	Failed(topic, cause string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Batch(string, int, time.Duration) {}
+func (noMetrics) Wrote(string, int, time.Duration) {}
+func (noMetrics) Inserted(int64)                   {}
+func (noMetrics) DeadLettered(string)              {}
+func (noMetrics) Failed(string, string)            {}
 
 func (c Config) withDefaults() Config {
 	if c.Group == "" {
@@ -108,6 +138,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
+	}
 	return c
 }
 
@@ -117,12 +150,13 @@ type Sink struct {
 	st  Store
 	cfg Config
 	log *slog.Logger
+	obs Metrics
 }
 
 // New returns a sink reading from b into st.
 func New(b broker.Broker, st Store, cfg Config) *Sink {
 	cfg = cfg.withDefaults()
-	return &Sink{b: b, st: st, cfg: cfg, log: cfg.Logger}
+	return &Sink{b: b, st: st, cfg: cfg, log: cfg.Logger, obs: cfg.Metrics}
 }
 
 // Run consumes until ctx ends, then returns nil; or the first error that
@@ -159,7 +193,12 @@ func (s *Sink) Run(ctx context.Context) error {
 		h := func(ctx context.Context, m broker.Message) error {
 			w := writers[m.Topic]
 			if w == nil {
-				return s.deadLetter(ctx, m, fmt.Errorf("sink: unexpected topic %s", m.Topic))
+				start := time.Now()
+				if err := s.deadLetter(ctx, m, fmt.Errorf("sink: unexpected topic %s", m.Topic)); err != nil {
+					return err
+				}
+				s.obs.Batch(m.Topic, 1, time.Since(start))
+				return nil
 			}
 			return w.submit(ctx, m)
 		}
@@ -195,12 +234,27 @@ func (s *Sink) WriteBatch(ctx context.Context, ms []broker.Message) error {
 
 // write stores ms, all of topic, retrying transient failures.
 func (s *Sink) write(ctx context.Context, topic string, ms []broker.Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	start := time.Now()
 	wait := s.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
 		err := s.writeOnce(ctx, topic, ms)
 		if err == nil {
+			s.obs.Batch(topic, len(ms), time.Since(start))
 			return nil
 		}
+		if ctx.Err() != nil {
+			// Stopping: the messages stay unacknowledged and are
+			// redelivered; nothing failed that a retry would fix.
+			return fmt.Errorf("sink: write %s: %w (gave up: %w)", topic, err, ctx.Err())
+		}
+		cause := "postgres"
+		if errors.As(err, new(deadLetterError)) {
+			cause = "publish"
+		}
+		s.obs.Failed(topic, cause)
 		s.log.Warn("sink: write failed; retrying", "topic", topic, "messages", len(ms), "attempt", attempt, "error", err, "backoff", wait)
 		t := time.NewTimer(wait)
 		select {
@@ -278,7 +332,6 @@ func (s *Sink) writePart(ctx context.Context, topic string, ms []broker.Message)
 		if !rejected(err) {
 			return err
 		}
-		s.log.Warn("sink: postgres refused a row; dead-lettering it", "topic", topic, "offset", good[i].Offset, "error", err)
 		if err := s.deadLetter(ctx, good[i], err); err != nil {
 			return err
 		}
@@ -289,16 +342,29 @@ func (s *Sink) writePart(ctx context.Context, topic string, ms []broker.Message)
 // rejected reports whether err means Postgres refused the data itself.
 func rejected(err error) bool { return postgres.IsRejected(err) }
 
+// store writes rows, all of topic, in one statement (and settles the
+// requests they touch).
 func (s *Sink) store(ctx context.Context, topic string, rows []any) error {
+	start := time.Now()
+	err := s.storeOnce(ctx, topic, rows)
+	if err == nil {
+		s.obs.Wrote(topic, len(rows), time.Since(start))
+	}
+	return err
+}
+
+func (s *Sink) storeOnce(ctx context.Context, topic string, rows []any) error {
 	switch topic {
 	case contracts.TopicFindings:
 		cards := make([]contracts.TriageCard, len(rows))
 		for i, r := range rows {
 			cards[i] = *r.(*contracts.TriageCard)
 		}
-		if _, err := s.st.InsertFindings(ctx, cards); err != nil {
+		n, err := s.st.InsertFindings(ctx, cards)
+		if err != nil {
 			return err
 		}
+		s.obs.Inserted(n)
 		ids := make([]string, len(cards))
 		for i := range cards {
 			ids[i] = cards[i].RequestID
@@ -436,9 +502,19 @@ func decodeJSON(b []byte, v any) error {
 	return json.NewDecoder(bytes.NewReader(b)).Decode(v)
 }
 
+// deadLetter logs why m cannot be stored and publishes it to destill.dlq
+// with that reason.
 func (s *Sink) deadLetter(ctx context.Context, m broker.Message, reason error) error {
+	s.log.Warn("sink: dead-lettering a message", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", reason)
 	if err := agent.DeadLetter(ctx, s.b, s.cfg.Group, m, reason); err != nil {
-		return fmt.Errorf("sink: dead-letter: %w", err)
+		return deadLetterError{err}
 	}
+	s.obs.DeadLettered(m.Topic)
 	return nil
 }
+
+// deadLetterError is a dead letter that could not be published.
+type deadLetterError struct{ err error }
+
+func (e deadLetterError) Error() string { return "sink: dead-letter: " + e.err.Error() }
+func (e deadLetterError) Unwrap() error { return e.err }

@@ -3,17 +3,21 @@ package sink_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/destill-ci/destill/contracts"
 	"github.com/destill-ci/destill/internal/agent"
 	"github.com/destill-ci/destill/internal/broker"
+	"github.com/destill-ci/destill/internal/broker/kafka"
 	"github.com/destill-ci/destill/internal/broker/memory"
 	"github.com/destill-ci/destill/internal/sink"
 	"github.com/destill-ci/destill/internal/sink/sinktest"
@@ -98,12 +102,17 @@ func openStore(t *testing.T, url string) *countingStore {
 	return &countingStore{Store: st}
 }
 
-// runSink starts a sink and returns a function that stops it.
-func runSink(t *testing.T, b broker.Broker, st sink.Store) (stop func()) {
+// runSink starts a sink and returns a function that stops it. obs, when
+// given, observes it.
+func runSink(t *testing.T, b broker.Broker, st sink.Store, obs ...*observer) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	s := sink.New(b, st, sink.Config{Members: 4, RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	cfg := sink.Config{Members: 4, RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+	if len(obs) > 0 {
+		cfg.Metrics, cfg.Logger = obs[0], slog.New(obs[0])
+	}
+	s := sink.New(b, st, cfg)
 	go func() { done <- s.Run(ctx) }()
 	var once sync.Once
 	stop = func() {
@@ -232,7 +241,8 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	b := memory.New(memory.Config{})
 	defer b.Close()
 	st := openStore(t, url)
-	stop := runSink(t, b, st)
+	obs := newObserver()
+	stop := runSink(t, b, st, obs)
 
 	half := len(ms) / 2
 	publish(t, b, ms[:half])
@@ -249,6 +259,19 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	stop()
 	if diff := cmp.Diff(want, sinktest.Tables(t, url)); diff != "" {
 		t.Errorf("tables after a Postgres restart differ (-uninterrupted +restarted):\n%s", diff)
+	}
+	if retries := obs.records("sink: write failed; retrying"); len(retries) == 0 {
+		t.Errorf("no retry logged")
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.failed["postgres"] == 0 || obs.failed["publish"] != 0 {
+		t.Errorf("failures reported = %v; want some postgres ones, no publish ones", obs.failed)
+	}
+	// A commit whose acknowledgement the stopping server never sent is not
+	// reported; none is reported twice.
+	if got, want := obs.inserted, int64(countTopic(ms, contracts.TopicFindings)); got == 0 || got > want {
+		t.Errorf("findings inserted = %d, want 1 to %d: each card at most once, retries or not", got, want)
 	}
 }
 
@@ -272,11 +295,18 @@ func TestSinkDeadLettersWhatPostgresRefuses(t *testing.T) {
 		return b
 	}
 	in := []broker.Message{
-		{Topic: contracts.TopicFindings, Key: "r", Value: enc(good)},
-		{Topic: contracts.TopicFindings, Key: "r", Value: enc(badID)},
-		{Topic: contracts.TopicFindings, Key: "r", Value: enc(future)},
-		{Topic: contracts.TopicFindings, Key: "r", Value: []byte("{not json")},
-		{Topic: contracts.TopicProgress, Key: "r", Value: []byte(`{"version":1,"kind":"job_done"}`)},
+		{Topic: contracts.TopicFindings, Key: "r", Value: enc(good), Partition: 1, Offset: 10},
+		{Topic: contracts.TopicFindings, Key: "r", Value: enc(badID), Partition: 1, Offset: 11},
+		{Topic: contracts.TopicFindings, Key: "r", Value: enc(future), Partition: 2, Offset: 12},
+		{Topic: contracts.TopicFindings, Key: "r", Value: []byte("{not json"), Partition: 2, Offset: 13},
+		{Topic: contracts.TopicProgress, Key: "r", Value: []byte(`{"version":1,"kind":"job_done"}`), Partition: 3, Offset: 14},
+	}
+	// Each dead letter is logged at warn with its topic, place and reason.
+	wantLogged := []deadLetterLog{
+		{contracts.TopicFindings, 1, 11, "invalid input syntax for type uuid"},
+		{contracts.TopicFindings, 2, 12, "unknown contract version 99"},
+		{contracts.TopicFindings, 2, 13, "decode"},
+		{contracts.TopicProgress, 3, 14, "progress lacks request_id"},
 	}
 
 	var mu sync.Mutex
@@ -291,7 +321,8 @@ func TestSinkDeadLettersWhatPostgresRefuses(t *testing.T) {
 	})
 	stop := runSink(t, b, st)
 	// All in one batch: the good card must still be written.
-	if err := sink.New(b, st, sink.Config{}).WriteBatch(context.Background(), in); err != nil {
+	obs := newObserver()
+	if err := sink.New(b, st, sink.Config{Metrics: obs, Logger: slog.New(obs)}).WriteBatch(context.Background(), in); err != nil {
 		t.Fatalf("WriteBatch = %v", err)
 	}
 	waitFor(t, "four dead letters", func() bool { mu.Lock(); defer mu.Unlock(); return len(dlq) >= 4 })
@@ -307,4 +338,236 @@ func TestSinkDeadLettersWhatPostgresRefuses(t *testing.T) {
 			t.Errorf("dead letter %q has headers %v; want a reason and group %s", m.Value, m.Headers, sink.Group)
 		}
 	}
+
+	logged := obs.records("sink: dead-lettering a message")
+	if len(logged) != len(wantLogged) {
+		t.Fatalf("logged %d dead letters, want %d: %v", len(logged), len(wantLogged), logged)
+	}
+	for _, want := range wantLogged {
+		found := false
+		for _, r := range logged {
+			err, _ := r.attrs["error"].(string)
+			if r.level == slog.LevelWarn && r.attrs["topic"] == want.topic && r.attrs["partition"] == int64(want.partition) &&
+				r.attrs["offset"] == want.offset && strings.Contains(err, want.reason) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no warning for the dead letter %+v among %v", want, logged)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	wantDead := map[string]int{contracts.TopicFindings: 3, contracts.TopicProgress: 1}
+	if diff := cmp.Diff(wantDead, obs.dead); diff != "" {
+		t.Errorf("dead letters reported by topic (-want +got):\n%s", diff)
+	}
+	wantBatched := map[string]int{contracts.TopicFindings: 4, contracts.TopicProgress: 1}
+	if diff := cmp.Diff(wantBatched, obs.batched); diff != "" {
+		t.Errorf("messages reported stored or dead-lettered, by topic (-want +got):\n%s", diff)
+	}
+	if obs.inserted != 1 || obs.rows[contracts.TopicFindings] != 1 {
+		t.Errorf("reported %d findings inserted of %d rows written; want the good card, 1 of 1", obs.inserted, obs.rows[contracts.TopicFindings])
+	}
+}
+
+type deadLetterLog struct {
+	topic     string
+	partition int32
+	offset    int64
+	reason    string
+}
+
+// TestSinkReportsItsWork runs the sink over the real events, delivered
+// twice, on each kind of subscription, and checks what it reports to its
+// Metrics: every message consumed, every row written, each card inserted
+// once.
+func TestSinkReportsItsWork(t *testing.T) {
+	ms := realEvents(t)
+	tests := []struct {
+		name   string
+		broker func(t *testing.T) broker.Broker
+		exact  bool // no redelivery beyond the test's own
+	}{
+		{"memory, batches", func(t *testing.T) broker.Broker {
+			b := memory.New(memory.Config{})
+			t.Cleanup(func() { b.Close() })
+			return b
+		}, true},
+		{"memory, one message at a time", func(t *testing.T) broker.Broker {
+			b := memory.New(memory.Config{})
+			t.Cleanup(func() { b.Close() })
+			return struct{ broker.Broker }{b} // hides SubscribeBatch: per-message handler and group commit
+		}, true},
+		{"kafka (kfake), batches", kfakeBroker, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := pgtest.Shared(t).CreateDatabase(t)
+			b := tt.broker(t)
+			st := openStore(t, url)
+			obs := newObserver()
+			stop := runSink(t, b, st, obs)
+			publish(t, b, ms)
+			waitFor(t, "first delivery stored", func() bool { return obs.stored(ms, 1) })
+			publish(t, b, ms)
+			waitFor(t, "second delivery stored", func() bool { return obs.stored(ms, 2) })
+			stop()
+
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			for _, topic := range sink.Topics {
+				want := 2 * countTopic(ms, topic)
+				if got := obs.batched[topic]; got < want || (tt.exact && got != want) {
+					t.Errorf("%s: %d messages reported stored, want %d", topic, got, want)
+				}
+				if got := obs.rows[topic]; got < want || (tt.exact && got != want) {
+					t.Errorf("%s: %d rows reported written, want %d", topic, got, want)
+				}
+				if obs.batches[topic] == 0 || obs.batches[topic] > obs.batched[topic] || obs.writes[topic] == 0 {
+					t.Errorf("%s: %d batches, %d writes reported for %d messages; want 1 to %d batches and some writes",
+						topic, obs.batches[topic], obs.writes[topic], obs.batched[topic], obs.batched[topic])
+				}
+			}
+			if got, want := obs.inserted, int64(countTopic(ms, contracts.TopicFindings)); got != want {
+				t.Errorf("findings inserted = %d, want %d: each card once", got, want)
+			}
+			if len(obs.dead) != 0 || len(obs.failed) != 0 {
+				t.Errorf("dead letters %v, failures %v reported; want none; log: %v", obs.dead, obs.failed, obs.logs)
+			}
+		})
+	}
+}
+
+// kfakeBroker is the kafka broker on an in-process kfake cluster with the
+// sink's topics.
+func kfakeBroker(t *testing.T) broker.Broker {
+	t.Helper()
+	fc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fc.Close)
+	kb, err := kafka.New(kafka.Config{Brokers: fc.ListenAddrs(), SessionTimeout: 1500 * time.Millisecond,
+		RebalanceTimeout: 3 * time.Second, HeartbeatInterval: 100 * time.Millisecond, FetchMaxWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kb.Close() })
+	for _, topic := range append([]string{contracts.TopicDLQ}, sink.Topics...) {
+		if _, err := kb.CreateTopics(context.Background(), kafka.TopicSpec{Name: topic, Partitions: 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kb
+}
+
+// observer is the sink's Metrics and the handler of its log: it keeps what
+// the sink reports.
+type observer struct {
+	mu       sync.Mutex
+	batched  map[string]int // messages stored or dead-lettered, by topic
+	batches  map[string]int
+	rows     map[string]int
+	writes   map[string]int
+	inserted int64
+	dead     map[string]int
+	failed   map[string]int // by cause
+	logs     []logRecord
+}
+
+type logRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]any
+}
+
+func newObserver() *observer {
+	return &observer{batched: map[string]int{}, batches: map[string]int{}, rows: map[string]int{}, writes: map[string]int{},
+		dead: map[string]int{}, failed: map[string]int{}}
+}
+
+func (o *observer) Batch(topic string, n int, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batched[topic] += n
+	o.batches[topic]++
+}
+
+func (o *observer) Wrote(topic string, rows int, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rows[topic] += rows
+	o.writes[topic]++
+}
+
+func (o *observer) Inserted(n int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.inserted += n
+}
+
+func (o *observer) DeadLettered(topic string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dead[topic]++
+}
+
+func (o *observer) Failed(_, cause string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failed[cause]++
+}
+
+func (o *observer) Enabled(context.Context, slog.Level) bool { return true }
+
+func (o *observer) Handle(_ context.Context, r slog.Record) error {
+	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]any{}}
+	r.Attrs(func(a slog.Attr) bool {
+		v := a.Value.Resolve()
+		switch v.Kind() {
+		case slog.KindAny:
+			if err, ok := v.Any().(error); ok {
+				rec.attrs[a.Key] = err.Error()
+			} else {
+				rec.attrs[a.Key] = v.Any()
+			}
+		default:
+			rec.attrs[a.Key] = v.Any()
+		}
+		return true
+	})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.logs = append(o.logs, rec)
+	return nil
+}
+
+func (o *observer) WithAttrs([]slog.Attr) slog.Handler { return o }
+func (o *observer) WithGroup(string) slog.Handler      { return o }
+
+// stored reports whether the sink reported times as many messages of each
+// topic stored as ms holds.
+func (o *observer) stored(ms []broker.Message, times int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, topic := range sink.Topics {
+		if o.batched[topic] < times*countTopic(ms, topic) {
+			return false
+		}
+	}
+	return true
+}
+
+// records returns the log records with message msg.
+func (o *observer) records(msg string) []logRecord {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []logRecord
+	for _, r := range o.logs {
+		if r.msg == msg {
+			out = append(out, r)
+		}
+	}
+	return out
 }
