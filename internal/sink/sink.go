@@ -239,8 +239,11 @@ func (s *Sink) write(ctx context.Context, topic string, ms []broker.Message) err
 	}
 	start := time.Now()
 	wait := s.cfg.RetryMin
+	// dead marks the messages dead-lettered by an earlier attempt: a
+	// retry neither stores nor dead-letters them again.
+	dead := make([]bool, len(ms))
 	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, topic, ms)
+		err := s.writeOnce(ctx, topic, ms, dead)
 		if err == nil {
 			s.obs.Batch(topic, len(ms), time.Since(start))
 			return nil
@@ -271,11 +274,12 @@ func (s *Sink) write(ctx context.Context, topic string, ms []broker.Message) err
 
 // writeOnce writes ms once: a large batch of findings in concurrent parts
 // (see Config.PartRows), anything else in one statement. Each part is
-// written or fails as a whole; retrying them all is harmless.
-func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message) error {
+// written or fails as a whole; retrying them all is harmless. dead[i]
+// says ms[i] was dead-lettered already, and is set when it is.
+func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message, dead []bool) error {
 	parts := (len(ms) + s.cfg.PartRows - 1) / s.cfg.PartRows
 	if topic != contracts.TopicFindings || parts < 2 || s.cfg.Parallel < 2 {
-		return s.writePart(ctx, topic, ms)
+		return s.writePart(ctx, topic, ms, dead)
 	}
 	size := (len(ms) + parts - 1) / parts
 	errs := make([]error, parts)
@@ -285,11 +289,11 @@ func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message)
 		if i*size >= len(ms) {
 			break
 		}
-		part := ms[i*size : min((i+1)*size, len(ms))]
+		from, to := i*size, min((i+1)*size, len(ms))
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = s.writePart(ctx, topic, part)
+			errs[i] = s.writePart(ctx, topic, ms[from:to], dead[from:to])
 		})
 	}
 	wg.Wait()
@@ -300,21 +304,25 @@ func (s *Sink) writeOnce(ctx context.Context, topic string, ms []broker.Message)
 // rest in one statement. If Postgres refuses the statement because of its
 // data, it writes the messages one by one and dead-letters those refused.
 // Any other error is returned for a retry of the whole batch (idempotent).
-func (s *Sink) writePart(ctx context.Context, topic string, ms []broker.Message) error {
+func (s *Sink) writePart(ctx context.Context, topic string, ms []broker.Message, dead []bool) error {
 	var (
-		good []broker.Message
+		good []int // indexes in ms
 		rows []any
 	)
 	decoded := decodeAll(topic, ms)
 	for i, m := range ms {
+		if dead[i] {
+			continue
+		}
 		v, err := decoded[i].v, decoded[i].err
 		if err != nil {
 			if err := s.deadLetter(ctx, m, err); err != nil {
 				return err
 			}
+			dead[i] = true
 			continue
 		}
-		good = append(good, m)
+		good = append(good, i)
 		rows = append(rows, v)
 	}
 	if len(rows) == 0 {
@@ -332,9 +340,10 @@ func (s *Sink) writePart(ctx context.Context, topic string, ms []broker.Message)
 		if !rejected(err) {
 			return err
 		}
-		if err := s.deadLetter(ctx, good[i], err); err != nil {
+		if err := s.deadLetter(ctx, ms[good[i]], err); err != nil {
 			return err
 		}
+		dead[good[i]] = true
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -570,4 +571,61 @@ func (o *observer) records(msg string) []logRecord {
 		}
 	}
 	return out
+}
+
+// outageStore fails its first writes of findings as an unreachable
+// Postgres does, then writes through.
+type outageStore struct {
+	*countingStore
+	failures atomic.Int64
+}
+
+func (o *outageStore) InsertFindings(ctx context.Context, cards []contracts.TriageCard) (int64, error) {
+	if o.failures.Add(-1) >= 0 {
+		return 0, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return o.countingStore.InsertFindings(ctx, cards)
+}
+
+// TestSinkDeadLettersOnceAcrossRetries: a batch retried while Postgres is
+// down dead-letters each bad message once, not once an attempt.
+func TestSinkDeadLettersOnceAcrossRetries(t *testing.T) {
+	url := pgtest.Shared(t).CreateDatabase(t)
+	b := memory.New(memory.Config{})
+	defer b.Close()
+	st := &outageStore{countingStore: openStore(t, url)}
+	st.failures.Store(2)
+
+	good := contracts.TriageCard{Version: 1, ID: contracts.FindingID("r", "j", 1), RequestID: "r", MessageHash: "h",
+		Severity: contracts.SeverityError, LineNumber: 1, EndLine: 1, Message: "boom"}
+	badID := good
+	badID.ID, badID.LineNumber = "not-a-uuid", 2
+	enc := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	in := []broker.Message{
+		{Topic: contracts.TopicFindings, Key: "r", Value: enc(good), Partition: 1, Offset: 10},
+		{Topic: contracts.TopicFindings, Key: "r", Value: []byte("{not json"), Partition: 1, Offset: 11},
+		{Topic: contracts.TopicFindings, Key: "r", Value: enc(badID), Partition: 1, Offset: 12},
+	}
+	obs := newObserver()
+	s := sink.New(b, st, sink.Config{Metrics: obs, Logger: slog.New(obs), RetryMin: time.Millisecond, RetryMax: time.Millisecond})
+	if err := s.WriteBatch(context.Background(), in); err != nil {
+		t.Fatalf("WriteBatch = %v", err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.failed["postgres"] != 2 {
+		t.Errorf("failures retried = %d, want 2", obs.failed["postgres"])
+	}
+	if got := obs.dead[contracts.TopicFindings]; got != 2 {
+		t.Errorf("dead letters = %d, want 2 (the undecodable message and the refused id, once each)", got)
+	}
+	if st.rows.Load() < 1 {
+		t.Errorf("the good card was not stored")
+	}
 }
