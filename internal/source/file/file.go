@@ -204,7 +204,7 @@ func (s *Source) Open(ctx context.Context, job contracts.Job) (io.ReadCloser, er
 		stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
 		r, closer = pr, closerFunc(func() error { stop(); return pr.Close() })
 	} else {
-		f, err := openFile(path)
+		f, err := openWaiting(ctx, path)
 		if err != nil {
 			return nil, fmt.Errorf("file: %w", err)
 		}
@@ -235,6 +235,36 @@ func (s *Source) pathOf(jobID string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// openWaiting is openFile for a file whose open may wait: the open of a
+// named pipe waits for a writer, and cannot be interrupted, so it runs
+// apart and ctx ending stops the wait (the open is left to finish or to
+// end with the process).
+func openWaiting(ctx context.Context, path string) (*os.File, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return openFile(path)
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := openFile(path)
+		ch <- opened{f, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.f, o.err
+	case <-ctx.Done():
+		go func() {
+			if o := <-ch; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, fmt.Errorf("open %s: waiting for a writer: %w", path, ctx.Err())
+	}
 }
 
 // openFile opens a regular file (or anything readable that is not a

@@ -646,3 +646,42 @@ func TestNamedPipeIsReadOnce(t *testing.T) {
 		t.Fatal("reading a named pipe did not finish")
 	}
 }
+
+// TestNamedPipeWithoutWriterStopsWithItsContext: the open of a named pipe
+// that no one writes waits, and cancelling ends the wait.
+func TestNamedPipeWithoutWriterStopsWithItsContext(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	s, err := New([]string{p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Build(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		rc, err := s.Open(ctx, b.Jobs[0])
+		if err == nil {
+			rc.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Open = %v, want the context's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the open of a named pipe without a writer outlived its context")
+	}
+	// Let the waiting open finish, so the test leaves nothing behind.
+	if w, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+		w.Close()
+	}
+}
