@@ -300,8 +300,16 @@ func (e *Engine) detectLine(lines *chunkLines, i int) (match, bool) {
 	text := cl.text
 	if len(text) > maxDetectBytes {
 		// Match a window around the first keyword of a very long line.
+		// Both ends fall on character boundaries.
 		at := max(0, e.pre.index(text)-maxDetectBytes/4)
-		text = text[at:min(len(text), at+maxDetectBytes)]
+		for at < len(text) && text[at]&0xc0 == 0x80 {
+			at++
+		}
+		end := min(len(text), at+maxDetectBytes)
+		for end < len(text) && end > at && text[end]&0xc0 == 0x80 {
+			end--
+		}
+		text = text[at:end]
 	}
 	key := seenKey{text, cl.meta.marker}
 	if r, ok := lines.seen[key]; ok {

@@ -90,6 +90,8 @@ func TestAnalyzeHardInputs(t *testing.T) {
 		{"zero counts", "0 errors, 0 warnings\nTests run: 5, Failures: 0, Errors: 0, Skipped: 0\nfailures=0", nil, ""},
 		{"flags and names", "gcc -Werror -o x x.c\nok  \tpkg/error_test.go\n=== RUN TestErrorHandling\n--- PASS: TestErrorHandling (0.00s)", nil, ""},
 		{"deprecation", "npm WARN deprecated request@2.88.2: request has been deprecated", nil, ""},
+		{"long line of two-byte characters", "ok\n" + strings.Repeat("é", 800) + " Error: x", []int{2}, ""},
+		{"long line of four-byte characters", "ok\n" + strings.Repeat("😀", 300) + " Error: x", []int{2}, ""},
 	}
 	e := New(Config{})
 	for _, tt := range tests {

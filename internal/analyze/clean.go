@@ -114,13 +114,20 @@ func linePrefix(b string) (ms int64, n int) {
 	}
 	switch c := b[0]; {
 	case c >= '0' && c <= '9':
-		return githubTimestamp(b)
+		if ms, n := githubTimestamp(b); n > 0 {
+			return ms, n
+		}
 	case c == '#':
-		return 0, buildkitPrefix(b)
+		if n := buildkitPrefix(b); n > 0 {
+			return 0, n
+		}
 	case c == '[':
-		return 0, bracketTime(b)
+		if n := bracketTime(b); n > 0 {
+			return 0, n
+		}
 	}
-	// gh run view --log: job TAB step TAB timestamp.
+	// gh run view --log: job TAB step TAB timestamp (a job's name may
+	// start like any of the above).
 	tab1 := strings.IndexByte(b[:min(len(b), 256)], '\t')
 	if tab1 < 0 {
 		return 0, 0
@@ -258,8 +265,16 @@ func cleanLine(dst []byte, line string) ([]byte, lineMeta) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	if ms, n := linePrefix(line); n > 0 {
-		meta.tsMillis = ms
+	// Prefixes nest: a BuildKit step in a GitHub Actions log, a tool's
+	// time in a gh run view line.
+	for range 3 {
+		ms, n := linePrefix(line)
+		if n == 0 {
+			break
+		}
+		if meta.tsMillis == 0 {
+			meta.tsMillis = ms
+		}
 		line = line[n:]
 	}
 	start := len(dst)
