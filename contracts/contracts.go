@@ -243,7 +243,7 @@ func CheckRequestID(id string) error {
 		switch c := id[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
 		default:
-			return fmt.Errorf("request id has a character other than letters, digits and . _ : - at byte %d", i)
+			return fmt.Errorf("request id has a character other than letters, digits and . _ : - (byte %d of %d)", i+1, len(id))
 		}
 	}
 	return nil

@@ -62,6 +62,9 @@ plane and prints its id instead (use --local to analyse here anyway).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("request-id") && o.requestID == "" {
+				return usageError{errors.New("--request-id: request id is empty (leave the flag out for a random one)")}
+			}
 			return a.run(cmd.Context(), args, o)
 		},
 	}

@@ -245,6 +245,11 @@ func TestRunBadInput(t *testing.T) {
 				t.Errorf("stderr = %q, want it to say the id is not one, without controls", r.stderr)
 			}
 		}},
+		{"an empty request id", []string{"--request-id", "", lf}, 2, func(t *testing.T, r result) {
+			if !strings.Contains(r.stderr, "--request-id: request id is empty") {
+				t.Errorf("stderr = %q, want it to say the id is empty", r.stderr)
+			}
+		}},
 		{"escape sequences in the file name", []string{"--format", "jsonl", write("evil\x1b]0;pwned\x07\x1b[2J.log", []byte("error: boom\n"))}, 0, func(t *testing.T, r result) {
 			cards := parseJSONL(t, r.stdout)
 			if want := filepath.Join(dir, "evil.log"); len(cards) != 1 || cards[0].JobName != want {
