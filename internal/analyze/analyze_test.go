@@ -381,3 +381,34 @@ func TestRuleOfLine(t *testing.T) {
 		}
 	}
 }
+
+// TestDeepTracebackIsNamedByItsLastFrame: a traceback too deep to end
+// inside its block is named by the last frame shown, so that different
+// deep tracebacks do not share the header's hash.
+func TestDeepTracebackIsNamedByItsLastFrame(t *testing.T) {
+	tb := func(mod string) string {
+		var b strings.Builder
+		b.WriteString("start\nTraceback (most recent call last):\n")
+		for k := range 20 {
+			fmt.Fprintf(&b, "  File \"/app/%s%d.py\", line %d, in f%d\n    g%d()\n", mod, k, k+10, k, k)
+		}
+		b.WriteString("ValueError: deep")
+		return b.String()
+	}
+	e := New(Config{})
+	hashes := map[string]bool{}
+	for _, mod := range []string{"billing", "search"} {
+		for _, c := range e.Analyze(wholeLog(t, tb(mod))) {
+			if c.Rule != "traceback" {
+				continue
+			}
+			if !strings.HasPrefix(strings.TrimSpace(c.Message), `File "/app/`+mod) {
+				t.Errorf("deep traceback named %q, want its last frame shown", c.Message)
+			}
+			hashes[c.MessageHash] = true
+		}
+	}
+	if len(hashes) != 2 {
+		t.Errorf("two different deep tracebacks share a hash: %v", hashes)
+	}
+}

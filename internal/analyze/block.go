@@ -31,6 +31,11 @@ func extendBlock(lines *chunkLines, i int, kind blockKind) (end, key int) {
 			end = j
 		}
 	case blockTraceback:
+		// The first unindented line names the exception. A traceback
+		// too deep to end in the block is named by its last frame
+		// shown ("File …, line N, in f"): the header alone would group
+		// every such traceback.
+		frame := -1
 		for j := i + 1; j <= limit; j++ {
 			t := lines.clean(j).text
 			if t == "" {
@@ -38,11 +43,16 @@ func extendBlock(lines *chunkLines, i int, kind blockKind) (end, key int) {
 			}
 			if t[0] == ' ' || t[0] == '\t' {
 				end = j
+				if strings.HasPrefix(strings.TrimLeft(t, " \t"), "File \"") {
+					frame = j
+				}
 				continue
 			}
-			// The first unindented line names the exception.
-			end, key = j, j
+			end, key, frame = j, j, -1
 			break
+		}
+		if key == i && frame >= 0 {
+			key = frame
 		}
 	case blockPytest:
 		// The section runs to the next section or summary line; its first
