@@ -146,65 +146,41 @@ func linePrefix(b string) (ms int64, n int) {
 // buildkitPrefix returns the length of a Docker BuildKit output prefix,
 // "#<step> <seconds>.<fraction> ", or 0.
 func buildkitPrefix(b string) int {
-	i := 1
-	j := digitsEnd(b, i)
-	if j == i || j >= len(b) || b[j] != ' ' {
+	step := digits(b, 1, len(b))
+	i := 1 + step
+	if step == 0 || i >= len(b) || b[i] != ' ' {
 		return 0
 	}
-	i = j + 1
-	j = digitsEnd(b, i)
-	if j == i || j >= len(b) || b[j] != '.' {
+	i++
+	secs := digits(b, i, len(b))
+	i += secs
+	if secs == 0 || i >= len(b) || b[i] != '.' {
 		return 0
 	}
-	i = j + 1
-	j = digitsEnd(b, i)
-	if j == i || j > len(b) {
+	i++
+	frac := digits(b, i, len(b))
+	i += frac
+	switch {
+	case frac == 0:
+		return 0
+	case i == len(b):
+		return i // the step printed an empty line
+	case b[i] != ' ':
 		return 0
 	}
-	if j == len(b) {
-		return j
-	}
-	if b[j] != ' ' {
-		return 0
-	}
-	return j + 1
+	return i + 1
 }
 
 // bracketTime returns the length of a bracketed time prefix with its
-// space, "[03:04:05] " or "[2024-01-02 03:04:05.123] ", or 0. The time may
-// carry a fraction and a zone ("Z", "+01:00").
-func bracketTime[T string | []byte](b T) int {
-	i := 1
-	if j := digitsEnd(b, i); j-i == 4 {
-		// A date, then a space or T.
-		if !(len(b) > j+7 && b[j] == '-' && digitsEnd(b, j+1) == j+3 && b[j+3] == '-' && digitsEnd(b, j+4) == j+6 && (b[j+6] == ' ' || b[j+6] == 'T')) {
-			return 0
-		}
-		i = j + 7
-	}
-	// HH:MM:SS
-	if !(digitsEnd(b, i) == i+2 && len(b) > i+5 && b[i+2] == ':' && digitsEnd(b, i+3) == i+5 && len(b) > i+6 && b[i+5] == ':' && digitsEnd(b, i+6) == i+8) {
+// space, "[03:04:05] " or "[2024-01-02 03:04:05.123] " (any time timeLen
+// reads), or 0.
+func bracketTime(b string) int {
+	if len(b) < 2 || b[0] != '[' {
 		return 0
 	}
-	i += 8
-	if i < len(b) && (b[i] == '.' || b[i] == ',') {
-		j := digitsEnd(b, i+1)
-		if j == i+1 {
-			return 0
-		}
-		i = j
-	}
-	switch {
-	case i < len(b) && b[i] == 'Z':
-		i++
-	case i < len(b) && (b[i] == '+' || b[i] == '-'):
-		j := digitsEnd(b, i+1)
-		if j < len(b) && b[j] == ':' {
-			j = digitsEnd(b, j+1)
-		}
-		i = j
-	}
-	if i >= len(b) || b[i] != ']' {
+	n := timeLen(b[1:])
+	i := 1 + n
+	if n == 0 || i >= len(b) || b[i] != ']' {
 		return 0
 	}
 	i++
@@ -212,14 +188,6 @@ func bracketTime[T string | []byte](b T) int {
 		if b[i] != ' ' {
 			return 0
 		}
-		i++
-	}
-	return i
-}
-
-// digitsEnd returns the end of the run of ASCII digits at b[i:].
-func digitsEnd[T string | []byte](b T, i int) int {
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 		i++
 	}
 	return i
