@@ -99,7 +99,8 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 		for k, l := range pre {
 			writeLine(bw, " ", f.LineNumber-len(pre)+k, l, opt.Width)
 		}
-		writeLine(bw, ">", f.LineNumber, AnchorText(f.TriageCard), opt.Width)
+		anchor := AnchorText(f.TriageCard)
+		writeLine(bw, ">", f.LineNumber, anchor, opt.Width)
 		post := f.PostContext
 		if len(post) > opt.Context {
 			post = post[:opt.Context]
@@ -107,7 +108,7 @@ func WriteText(w io.Writer, fs []Finding, opt TextOptions) error {
 		for k, l := range post {
 			writeLine(bw, " ", f.LineNumber+1+k, l, opt.Width)
 		}
-		if k := keyLine(f.TriageCard); k >= len(post) {
+		if k := keyLine(f.TriageCard, anchor); k >= len(post) {
 			// The line that names the error lies further into the
 			// finding (a traceback's last line): show it too.
 			if k > len(post) {
@@ -170,14 +171,14 @@ func clip(s string, width int) string {
 func Sanitize(s string) string { return sanitize.String(s) }
 
 // keyLine is the index in c.PostContext of the line that names the error,
-// when that is not the card's own line but a later line of its finding;
-// -1 otherwise.
-func keyLine(c contracts.TriageCard) int {
+// when that is not the card's own line (anchor, its text) but a later line
+// of its finding; -1 otherwise.
+func keyLine(c contracts.TriageCard, anchor string) int {
 	if c.EndLine <= c.LineNumber {
 		return -1
 	}
 	msg := strings.TrimSpace(c.Message)
-	if msg == strings.TrimSpace(AnchorText(c)) {
+	if msg == strings.TrimSpace(anchor) {
 		return -1
 	}
 	for k, l := range c.PostContext {
