@@ -1,39 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/destill-ci/destill/internal/store/pgtest"
 )
-
-// runIn runs destill in dir, as a user who cd'ed there would.
-func runIn(t *testing.T, dir string, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v in %s: %v", args, dir, err)
-	}
-	return result{out.String(), errb.String(), code}
-}
 
 // TestRelativePathsSameCardsInBothModes: `destill run` with log files given
 // relative to the working directory shows the same cards in local mode as
@@ -64,24 +41,14 @@ func TestRelativePathsSameCardsInBothModes(t *testing.T) {
 	logs := []string{"big/job1.log", "./big/job2.log.gz"}
 	const id = "e2e-relative-1"
 
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase(t)
-	brk := start(t, "dev broker", nil, "dev", "broker", "--addr", "127.0.0.1:0")
-	addr := brk.out.await(t, "the broker's address", listeningRE, 30*time.Second)
-	env := []string{"REDPANDA_BROKERS=" + addr, "DATABASE_URL=" + dsn}
-	if r := run(t, nil, env, "topics", "create"); r.code != 0 {
-		t.Fatalf("topics create: exit %d, stderr %s", r.code, r.stderr)
-	}
-	if r := run(t, nil, env, "migrate"); r.code != 0 {
-		t.Fatalf("migrate: exit %d, stderr %s", r.code, r.stderr)
-	}
+	env, _ := startPlane(t, pgtest.Start(t).CreateDatabase(t), nil)
 	// The agents run in this package's directory, not in work.
 	flags := []string{"--session-timeout", "2s"}
 	start(t, "ingest", env, append([]string{"ingest"}, flags...)...)
 	start(t, "analyze", env, append([]string{"analyze"}, flags...)...)
 	start(t, "sink", env, "sink")
 
-	if r := runIn(t, work, env, append([]string{"run", "--request-id", id}, logs...)...); r.code != 0 || !strings.Contains(r.stdout, id) {
+	if r := runIn(t, work, nil, env, append([]string{"run", "--request-id", id}, logs...)...); r.code != 0 || !strings.Contains(r.stdout, id) {
 		t.Fatalf("destill run (agentic) in %s: exit %d, stdout %q, stderr %s", work, r.code, r.stdout, r.stderr)
 	}
 	if st := run(t, nil, env, "status", "--watch", "--interval", "100ms", id); st.code != 0 {
@@ -91,7 +58,7 @@ func TestRelativePathsSameCardsInBothModes(t *testing.T) {
 	if view.code != 0 {
 		t.Fatalf("view: exit %d, stderr %s", view.code, view.stderr)
 	}
-	local := runIn(t, work, nil, append([]string{"run", "--format", "json", "--request-id", id}, logs...)...)
+	local := runIn(t, work, nil, nil, append([]string{"run", "--format", "json", "--request-id", id}, logs...)...)
 	if local.code != 0 {
 		t.Fatalf("run in %s: exit %d, stderr %s", work, local.code, local.stderr)
 	}

@@ -137,15 +137,7 @@ func TestPersistenceProcesses(t *testing.T) {
 	const id = "e2e-persist-1"
 	srcEnv := []string{"BUILDKITE_API_URL=" + api.URL, "BUILDKITE_API_TOKEN=test-token"}
 
-	brk := start(t, "dev broker", nil, "dev", "broker", "--addr", "127.0.0.1:0")
-	addr := brk.out.await(t, "the broker's address", listeningRE, 30*time.Second)
-	env := append([]string{"REDPANDA_BROKERS=" + addr, "DATABASE_URL=" + dsn}, srcEnv...)
-	if r := run(t, nil, env, "topics", "create"); r.code != 0 {
-		t.Fatalf("topics create: exit %d, stderr %s", r.code, r.stderr)
-	}
-	if r := run(t, nil, env, "migrate"); r.code != 0 {
-		t.Fatalf("migrate: exit %d, stderr %s", r.code, r.stderr)
-	}
+	env, addr := startPlane(t, dsn, srcEnv)
 	flags := []string{"--session-timeout", "2s"}
 	start(t, "ingest", env, append([]string{"ingest"}, flags...)...)
 	start(t, "analyze", env, append([]string{"analyze"}, flags...)...)
@@ -331,4 +323,21 @@ func TestPersistenceProcesses(t *testing.T) {
 	if len(logRecords(t, sk.err.String(), "sink stopped")) != 1 {
 		t.Errorf("sink did not log that it stopped; stderr:\n%s", sk.err.String())
 	}
+}
+
+// startPlane starts a development broker, creates the topics and migrates
+// the database at dsn. It returns the environment the agents and commands
+// need (extra appended) and the broker's address.
+func startPlane(t *testing.T, dsn string, extra []string) (env []string, addr string) {
+	t.Helper()
+	brk := start(t, "dev broker", nil, "dev", "broker", "--addr", "127.0.0.1:0")
+	addr = brk.out.await(t, "the broker's address", listeningRE, 30*time.Second)
+	env = append([]string{"REDPANDA_BROKERS=" + addr, "DATABASE_URL=" + dsn}, extra...)
+	if r := run(t, nil, env, "topics", "create"); r.code != 0 {
+		t.Fatalf("topics create: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, env, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: exit %d, stderr %s", r.code, r.stderr)
+	}
+	return env, addr
 }

@@ -55,7 +55,15 @@ type result struct {
 
 func run(t *testing.T, stdin []byte, env []string, args ...string) result {
 	t.Helper()
+	return runIn(t, "", stdin, env, args...)
+}
+
+// runIn runs destill in dir (the test's directory when ""), as a user who
+// cd'ed there would.
+func runIn(t *testing.T, dir string, stdin []byte, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
+	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -68,7 +76,7 @@ func run(t *testing.T, stdin []byte, env []string, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
+		t.Fatalf("run %v in %q: %v", args, dir, err)
 	}
 	return result{out.String(), errb.String(), code}
 }
@@ -369,14 +377,11 @@ func TestReadmeSample(t *testing.T) {
 	if m == nil {
 		t.Fatal("README.md has no ./bin/destill run command followed by its output")
 	}
-	cmd := exec.Command(binary(t), strings.Fields(string(m[1]))...)
-	cmd.Dir = filepath.Join("..", "..")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("destill %s: %v", m[1], err)
+	r := runIn(t, filepath.Join("..", ".."), nil, nil, strings.Fields(string(m[1]))...)
+	if r.code != 0 {
+		t.Fatalf("destill %s: exit %d, stderr %s", m[1], r.code, r.stderr)
 	}
-	if diff := cmp.Diff(string(m[2]), string(out)); diff != "" {
+	if diff := cmp.Diff(string(m[2]), r.stdout); diff != "" {
 		t.Errorf("README.md's sample differs from what destill %s prints (-readme +printed):\n%s", m[1], diff)
 	}
 }
