@@ -282,19 +282,10 @@ func TestSinkDeadLettersWhatPostgresRefuses(t *testing.T) {
 	defer b.Close()
 	st := openStore(t, url)
 
-	good := contracts.TriageCard{Version: 1, ID: contracts.FindingID("r", "j", 1), RequestID: "r", MessageHash: "h",
-		Severity: contracts.SeverityError, LineNumber: 1, EndLine: 1, Message: "boom"}
-	badID := good
-	badID.ID, badID.LineNumber = "not-a-uuid", 2
+	good, badID := goodAndBadCards()
 	future := good
 	future.Version, future.ID = 99, contracts.FindingID("r", "j", 3)
-	enc := func(v any) []byte {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	enc := func(v any) []byte { return mustJSON(t, v) }
 	in := []broker.Message{
 		{Topic: contracts.TopicFindings, Key: "r", Value: enc(good), Partition: 1, Offset: 10},
 		{Topic: contracts.TopicFindings, Key: "r", Value: enc(badID), Partition: 1, Offset: 11},
@@ -596,17 +587,8 @@ func TestSinkDeadLettersOnceAcrossRetries(t *testing.T) {
 	st := &outageStore{countingStore: openStore(t, url)}
 	st.failures.Store(2)
 
-	good := contracts.TriageCard{Version: 1, ID: contracts.FindingID("r", "j", 1), RequestID: "r", MessageHash: "h",
-		Severity: contracts.SeverityError, LineNumber: 1, EndLine: 1, Message: "boom"}
-	badID := good
-	badID.ID, badID.LineNumber = "not-a-uuid", 2
-	enc := func(v any) []byte {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	good, badID := goodAndBadCards()
+	enc := func(v any) []byte { return mustJSON(t, v) }
 	in := []broker.Message{
 		{Topic: contracts.TopicFindings, Key: "r", Value: enc(good), Partition: 1, Offset: 10},
 		{Topic: contracts.TopicFindings, Key: "r", Value: []byte("{not json"), Partition: 1, Offset: 11},
@@ -628,4 +610,23 @@ func TestSinkDeadLettersOnceAcrossRetries(t *testing.T) {
 	if st.rows.Load() < 1 {
 		t.Errorf("the good card was not stored")
 	}
+}
+
+// goodAndBadCards returns a card Postgres stores and one whose id it
+// refuses.
+func goodAndBadCards() (good, badID contracts.TriageCard) {
+	good = contracts.TriageCard{Version: 1, ID: contracts.FindingID("r", "j", 1), RequestID: "r", MessageHash: "h",
+		Severity: contracts.SeverityError, LineNumber: 1, EndLine: 1, Message: "boom"}
+	badID = good
+	badID.ID, badID.LineNumber = "not-a-uuid", 2
+	return good, badID
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -500,10 +500,7 @@ func TestBlockedReadStopsWithItsContext(t *testing.T) {
 			return Stdin, pr, pw
 		}},
 		{"named pipe", func(t *testing.T) (string, io.Reader, io.WriteCloser) {
-			p := filepath.Join(t.TempDir(), "fifo")
-			if err := syscall.Mkfifo(p, 0o600); err != nil {
-				t.Skipf("mkfifo: %v", err)
-			}
+			p := namedPipe(t)
 			// Opened read-write, the pipe has a writer at once and stays open.
 			w, err := os.OpenFile(p, os.O_RDWR, 0)
 			if err != nil {
@@ -605,10 +602,7 @@ func TestJobNamesAreSafeToPrint(t *testing.T) {
 // log; an open that only checks it would leave a writer that is writing
 // without a reader, which ends its output.
 func TestNamedPipeIsReadOnce(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
+	p := namedPipe(t)
 	line := []byte(strings.Repeat("x", 1023) + "\n")
 	const lines = 4096
 	go func() {
@@ -650,10 +644,7 @@ func TestNamedPipeIsReadOnce(t *testing.T) {
 // TestNamedPipeWithoutWriterStopsWithItsContext: the open of a named pipe
 // that no one writes waits, and cancelling ends the wait.
 func TestNamedPipeWithoutWriterStopsWithItsContext(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
+	p := namedPipe(t)
 	s, err := New([]string{p}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -684,4 +675,15 @@ func TestNamedPipeWithoutWriterStopsWithItsContext(t *testing.T) {
 	if w, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
 		w.Close()
 	}
+}
+
+// namedPipe makes a named pipe in a temporary directory, or skips the test
+// where there are none.
+func namedPipe(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	return p
 }
