@@ -9,8 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -82,23 +85,47 @@ func IsRejected(err error) bool {
 	return false
 }
 
-// IsTransient reports whether err may go away by itself: the server could
-// not be reached, is starting or stopping, or aborted the transaction
-// (deadlock, serialization). Errors Postgres returns about the statement or
-// its data are not transient.
+// IsTransient reports whether err says that Postgres could not answer for
+// now, so that asking again later may succeed: the server could not be
+// reached or closed the connection (it is stopped, restarting or behind a
+// broken network), is starting up or shutting down, has no connection slot
+// left, or aborted the transaction (deadlock, serialization). An error
+// Postgres returns about the statement, its data or the login (a wrong
+// password, an unknown database, a missing table, a full disk) is not, nor
+// is an unknown request (ErrNotFound), a database URL that does not parse,
+// or a cancellation.
 func IsTransient(err error) bool {
-	if errors.As(err, new(ErrBadURL)) {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.As(err, new(ErrBadURL)) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return err != nil
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", // admin_shutdown: the server is stopping
+			"57P02", // crash_shutdown: another server process crashed
+			"57P03", // cannot_connect_now: starting up or shutting down
+			"57P05", // idle_session_timeout: the connection was closed
+			"53300": // too_many_connections
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08") || // connection exception
+			strings.HasPrefix(pe.Code, "40") || // transaction rollback
+			strings.HasPrefix(pe.Code, "58") // system error
 	}
-	if len(pe.Code) < 2 {
-		return false
-	}
-	switch pe.Code[:2] {
-	case "08", "40", "53", "57", "58":
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
+		return true // no answer in time
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, pgconn.ErrConnClosed):
+		return true // the server closed the connection
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, syscall.ETIMEDOUT):
+		return true
+	case errors.As(err, &ne):
+		// Any other failure to dial or to talk: a unix socket that is gone
+		// while the server is stopped, a host name that does not resolve
+		// while its container is down.
 		return true
 	}
 	return false
