@@ -158,7 +158,7 @@ func (s *Source) Build(ctx context.Context) (source.Build, error) {
 		}
 		// Opening a named pipe waits for its writer, and closing it
 		// again would end the writer's output: Open reads it once.
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+		if isNamedPipe(p) {
 			continue
 		}
 		f, err := openFile(p)
@@ -237,12 +237,18 @@ func (s *Source) pathOf(jobID string) (string, bool) {
 	return "", false
 }
 
+// isNamedPipe reports whether path names a named pipe (a FIFO).
+func isNamedPipe(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&os.ModeNamedPipe != 0
+}
+
 // openWaiting is openFile for a file whose open may wait: the open of a
 // named pipe waits for a writer, and cannot be interrupted, so it runs
 // apart and ctx ending stops the wait (the open is left to finish or to
 // end with the process).
 func openWaiting(ctx context.Context, path string) (*os.File, error) {
-	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+	if !isNamedPipe(path) {
 		return openFile(path)
 	}
 	type opened struct {
